@@ -1,0 +1,258 @@
+"""The audit as a library call: corpus + models -> Report. The CLI is a thin layer over `audit()`."""
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from . import __version__
+from .corpus import Corpus
+from .metrics import registry, stats
+from .metrics.types import PoolInfo
+from .report.model import (DETAIL_METRICS, HEADLINE_METRICS, Comparison, LanguageGap, ModelInfo, ModelScores,
+                           Report, ScenarioResult)
+from .retrieval import retrieve
+from .runtime.embed import embed_texts
+from .runtime.encoder import Encoder
+from .scenarios import ENGLISH, Scenario, build_scenarios
+from .search import HnswParams, IndexKind
+
+
+class Progress(Protocol):
+    def start(self, description: str, total: int) -> None: ...
+    def advance(self, n: int) -> None: ...
+    def finish(self) -> None: ...
+
+
+@dataclass
+class AuditSettings:
+    scenarios: list[str] | None = None  # None = every kind
+    langs: list[str] | None = None
+    k: int = 10
+    depth: int = 100
+    index: IndexKind = "auto"
+    hnsw: HnswParams = field(default_factory=HnswParams)
+    bootstrap: int = 1000
+    seed: int = 0
+    expand_translations: bool = True
+    batch_size: int = 32
+    cache_dir: Path | None = None
+
+    def metric_names(self) -> list[str]:
+        names = [n.replace("@10", f"@{self.k}") for n in HEADLINE_METRICS]
+        return names + [n for n in DETAIL_METRICS if n not in names]
+
+
+@dataclass
+class EmbeddedCorpus:
+    docs: np.ndarray
+    queries: np.ndarray
+    truncation: dict[str, dict[str, int]]
+
+
+def model_info(encoder: Encoder, name: str | None = None) -> ModelInfo:
+    m = encoder.manifest
+    return ModelInfo(name=name or m.name, sha256=encoder.sha256, onnx=encoder.onnx,
+                     prefixes={"query": m.prefixes.query, "passage": m.prefixes.passage}, pooling=m.pooling,
+                     normalize=m.normalize, max_length=m.max_length, dim=m.dim, source=m.source,
+                     quantization=m.quantization.get(encoder.onnx, {}))
+
+
+def embed_corpus(corpus: Corpus, encoder: Encoder, settings: AuditSettings,
+                 progress: Progress | None = None) -> EmbeddedCorpus:
+    total = len(corpus.docs) + len(corpus.queries)
+    if progress:
+        progress.start(f"embedding with {encoder.manifest.name}", total)
+    advance = progress.advance if progress else None
+    docs, doc_stats = embed_texts(encoder, [_doc_text(d.title, d.text) for d in corpus.docs], "passage",
+                                  settings.cache_dir, settings.batch_size, advance)
+    queries, q_stats = embed_texts(encoder, [q.text for q in corpus.queries], "query", settings.cache_dir,
+                                   settings.batch_size, advance)
+    if progress:
+        progress.finish()
+    truncation = {
+        "passage": _count_by_lang([d.lang for d in corpus.docs], doc_stats.truncated),
+        "query": _count_by_lang([q.lang for q in corpus.queries], q_stats.truncated),
+    }
+    return EmbeddedCorpus(docs, queries, truncation)
+
+
+def _doc_text(title: str | None, text: str) -> str:
+    return f"{title}. {text}" if title else text
+
+
+def _count_by_lang(langs: Sequence[str], truncated: np.ndarray) -> dict[str, int]:
+    counts = Counter(lang for lang, cut in zip(langs, truncated) if cut)
+    return {lang: counts.get(lang, 0) for lang in sorted(set(langs))}
+
+
+def score_scenario(corpus: Corpus, scenario: Scenario, embedded: EmbeddedCorpus, settings: AuditSettings,
+                   names: list[str]) -> tuple[ModelScores, dict[str, Any]]:
+    ids, langs, pids = corpus.doc_arrays()
+    pool = PoolInfo(doc_ids=ids[scenario.pool], langs=langs[scenario.pool], parallel_ids=pids[scenario.pool])
+    queries = [corpus.queries[i] for i in scenario.queries]
+    result = retrieve(embedded.queries[scenario.queries], embedded.docs[scenario.pool], [q.id for q in queries],
+                      [q.lang for q in queries], scenario.relevant, pool, depth=max(settings.depth, settings.k),
+                      k=settings.k, index=settings.index, hnsw=settings.hnsw)
+    per_query = registry.evaluate(result.runs, pool, names)
+    metrics = {n: _round(registry.mean_applicable(v)) for n, v in per_query.items()}
+    estimates = {n: stats.bootstrap_ci(v, n_resamples=settings.bootstrap, seed=settings.seed) for n, v in per_query.items()}
+    ci = {n: None if e is None else _round_pair((e.low, e.high)) for n, e in estimates.items()}
+    index = {"kind": result.index_kind, "params": result.index_params, "recall_vs_exact": _round(result.recall_vs_exact)}
+    run = [(r.qid, [str(d) for d in pool.doc_ids[r.top]], [float(s) for s in r.top_scores]) for r in result.runs]
+    scores = ModelScores(metrics, ci, {n: [None if np.isnan(x) else float(x) for x in v] for n, v in per_query.items()},
+                         run)
+    return scores, index
+
+
+def _round(x: float | None, digits: int = 4) -> float | None:
+    return None if x is None or (isinstance(x, float) and np.isnan(x)) else round(float(x), digits)
+
+
+def _round_pair(pair: tuple[float, float] | None) -> list[float] | None:
+    return None if pair is None else [round(float(pair[0]), 4), round(float(pair[1]), 4)]
+
+
+def compare(base: str, other: str, a: ModelScores, b: ModelScores, names: list[str],
+            settings: AuditSettings) -> Comparison:
+    out: dict[str, dict[str, Any]] = {}
+    for n in names:
+        va = np.array([np.nan if x is None else x for x in a.per_query[n]], dtype=float)
+        vb = np.array([np.nan if x is None else x for x in b.per_query[n]], dtype=float)
+        c = stats.paired_comparison(vb, va, n, n_resamples=settings.bootstrap, seed=settings.seed)
+        out[n] = {"diff": None} if c is None else {
+            "base": _round(c.mean_b), "other": _round(c.mean_a), "diff": _round(c.difference),
+            "ci": _round_pair((c.low, c.high)), "p_value": _round(c.p_value), "wins": c.wins, "ties": c.ties,
+            "losses": c.losses, "n": c.n}
+    return Comparison(base=base, other=other, metrics=out)
+
+
+def language_gaps(corpus: Corpus, results: list[ScenarioResult], model: str, names: list[str],
+                  settings: AuditSettings) -> list[LanguageGap]:
+    """English-query minus X-query metrics on the same pool. Paired by the queries' parallel_id when every
+    X query has an English twin (the same question in two languages), else unpaired."""
+    query_pid = {q.id: q.parallel_id for q in corpus.queries}
+    gaps: list[LanguageGap] = []
+    by_pool: dict[tuple[str, tuple[str, ...]], dict[str, ScenarioResult]] = {}
+    for r in results:
+        by_pool.setdefault((r.kind, tuple(r.pool_langs)), {})[r.query_lang] = r
+    for (kind, pool_langs), per_lang in by_pool.items():
+        if ENGLISH not in per_lang or kind not in ("multi", "full"):
+            continue
+        en = per_lang[ENGLISH].by_model[model]
+        en_pos = {query_pid[qid]: i for i, (qid, _, _) in enumerate(en.run) if query_pid[qid] is not None}
+        for lang, r in per_lang.items():
+            if lang == ENGLISH:
+                continue
+            x = r.by_model[model]
+            twins = [en_pos.get(query_pid[qid]) for qid, _, _ in x.run]
+            paired = all(t is not None for t in twins)
+            metrics: dict[str, float | None] = {}
+            ci: dict[str, list[float] | None] = {}
+            for n in names:
+                va = np.array([np.nan if v is None else v for v in en.per_query[n]], dtype=float)
+                vb = np.array([np.nan if v is None else v for v in x.per_query[n]], dtype=float)
+                if paired:
+                    va = va[np.asarray(twins, dtype=np.int64)]
+                gap = stats.language_gap(va, vb, paired=paired, n_resamples=settings.bootstrap, seed=settings.seed)
+                metrics[n] = None if gap is None else _round(gap.gap)
+                ci[n] = None if gap is None else _round_pair((gap.low, gap.high))
+            gaps.append(LanguageGap(kind, list(pool_langs), lang, model, metrics, ci, paired))
+    return gaps
+
+
+def environment(threads: int) -> dict[str, Any]:
+    import hnswlib  # noqa: F401  (version via metadata below)
+    import onnxruntime
+    import tokenizers
+    from importlib.metadata import PackageNotFoundError, version
+
+    def v(pkg: str) -> str | None:
+        try:
+            return version(pkg)
+        except PackageNotFoundError:
+            return None
+
+    return {"clbias": __version__, "python": platform.python_version(), "numpy": np.__version__,
+            "onnxruntime": onnxruntime.__version__, "tokenizers": tokenizers.__version__, "hnswlib": v("hnswlib"),
+            "rich": v("rich"), "platform": platform.platform(), "threads": threads,
+            "cpu_count": os.cpu_count()}
+
+
+def audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings | None = None,
+          names: Sequence[str] | None = None, progress: Progress | None = None) -> Report:
+    """Embed the corpus with each model, build the scenarios, score them, and return one Report."""
+    settings = settings or AuditSettings()
+    if not encoders:
+        raise ValueError("audit needs at least one model")
+    model_names = _unique_names([e.manifest.name for e in encoders])
+    metric_names = settings.metric_names()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    scenarios, notes = build_scenarios(corpus, settings.scenarios, settings.langs, settings.expand_translations)
+    embedded: list[EmbeddedCorpus] = []
+    for encoder in encoders:
+        embedded.append(embed_corpus(corpus, encoder, settings, progress))
+    timings["embed_s"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    results: list[ScenarioResult] = []
+    index_info: dict[str, Any] = {"kind": None, "params": {}, "recall_vs_exact": None}
+    recalls: list[float] = []
+    for scenario in scenarios:
+        by_model: dict[str, ModelScores] = {}
+        for name, emb in zip(model_names, embedded):
+            scores, index = score_scenario(corpus, scenario, emb, settings, metric_names)
+            by_model[name] = scores
+            index_info = {"kind": index["kind"], "params": index["params"], "recall_vs_exact": None}
+            if index["recall_vs_exact"] is not None:
+                recalls.append(index["recall_vs_exact"])
+        first = by_model[model_names[0]]
+        comparisons = [compare(model_names[0], other, first, by_model[other], metric_names, settings)
+                       for other in model_names[1:]]
+        results.append(ScenarioResult(name=scenario.label, kind=scenario.kind, pool_langs=list(scenario.pool_langs),
+                                      query_lang=scenario.query_lang, n_queries=len(scenario.queries),
+                                      pool_size=len(scenario.pool), skipped_queries=scenario.skipped_queries,
+                                      metrics=first.metrics, ci=first.ci, by_model=by_model,
+                                      comparisons=comparisons, index=index))
+    if recalls:
+        index_info["recall_vs_exact"] = _round(float(np.mean(recalls)))
+    if not scenarios:
+        notes.append("no scenario has judged queries: ranking metrics need queries and qrels")
+    gaps = [g for name in model_names for g in language_gaps(corpus, results, name, metric_names, settings)]
+    timings["score_s"] = time.perf_counter() - t1
+    report = Report(
+        corpus=_corpus_info(corpus, settings),
+        models=[model_info(e, n) for e, n in zip(encoders, model_names)],
+        index=index_info,
+        settings={"k": settings.k, "depth": settings.depth, "bootstrap": settings.bootstrap, "seed": settings.seed,
+                  "scenarios": settings.scenarios, "langs": settings.langs, "index": settings.index,
+                  "expand_translations": settings.expand_translations, "ci_level": 0.95},
+        environment=environment(encoders[0].threads),
+        scenarios=results, gaps=gaps,
+        truncation={n: e.truncation for n, e in zip(model_names, embedded)},
+        notes=notes, timings={k: round(v, 3) for k, v in timings.items()},
+    )
+    return report
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    seen: Counter[str] = Counter()
+    out = []
+    for n in names:
+        seen[n] += 1
+        out.append(n if seen[n] == 1 else f"{n}#{seen[n]}")
+    return out
+
+
+def _corpus_info(corpus: Corpus, settings: AuditSettings) -> dict[str, Any]:
+    meta = corpus.meta
+    return {"path": str(corpus.path), "name": meta.get("name", corpus.path.name), "n_docs": len(corpus.docs),
+            "n_queries": len(corpus.queries), "doc_langs": corpus.doc_langs, "query_langs": corpus.query_langs,
+            "split": corpus.split, "parallel": meta.get("parallel"), "query_derivation": meta.get("query_derivation"),
+            "source": meta.get("source"), "license": meta.get("license")}

@@ -1,0 +1,78 @@
+"""`clbias audit CORPUS`: embed, search, score and report English bias."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from ..audit import AuditSettings, audit
+from ..corpus import load_corpus
+from ..errors import InputError
+from ..gate import broken_gates, parse_gates
+from ..registry_paths import DEFAULT_MODEL
+from ..report.render_files import to_markdown, write_json, write_trec_runs
+from ..report.render_terminal import render
+from ..runtime.cache import default_cache_dir
+from ..scenarios import SCENARIO_KINDS
+from ..search import HnswParams
+from ..io import write_text_atomic
+from .common import add_model_options, load_encoders
+from .progress import RichProgress
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("audit", help="audit a mixed-language corpus for English bias",
+                       description="Embed a corpus, search it per scenario, and report English bias.")
+    p.add_argument("corpus", type=Path, help="corpus directory (corpus.jsonl, queries.jsonl, qrels/*.tsv)")
+    add_model_options(p, multiple=True)
+    p.add_argument("--scenario", action="append", choices=SCENARIO_KINDS,
+                   help="scenario kind(s) to run (default: all)")
+    p.add_argument("--langs", help="comma-separated non-English languages to include (default: all)")
+    p.add_argument("--split", help="qrels split (default: test, else the only one)")
+    p.add_argument("--k", type=int, default=10, help="cut-off for Complete/nDCG/Recall/MRR/exposure (default 10)")
+    p.add_argument("--depth", type=int, default=100, help="ranking depth kept per query (default 100)")
+    p.add_argument("--index", choices=("auto", "exact", "hnsw"), default="auto")
+    p.add_argument("--ef", type=int, default=200, help="HNSW ef at query time (default 200)")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for CIs (default 1000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-expand-translations", action="store_true",
+                   help="do not treat translations (same parallel_id) of a relevant document as relevant")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    p.add_argument("--cache-dir", type=Path, help="embedding cache (default ~/.cache/clbias or $CLBIAS_CACHE)")
+    p.add_argument("--json", type=Path, help="write the report as JSON (schema clbias.audit/1)")
+    p.add_argument("--per-query", action="store_true", help="include per-query values in the JSON")
+    p.add_argument("--markdown", type=Path, help="write the report as Markdown")
+    p.add_argument("--runs", type=Path, help="write TREC run files (one per scenario and model) here")
+    p.add_argument("--fail-if", help="exit 1 if a bias bound is broken, e.g. 'eir>20,multi:max_r_norm<60'")
+    p.add_argument("--quiet", action="store_true", help="no terminal report")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console(stderr=False)
+    gates = parse_gates(args.fail_if) if args.fail_if else []
+    if args.k < 1 or args.depth < 1:
+        raise InputError("must be >= 1", field="--k/--depth")
+    corpus = load_corpus(args.corpus, args.split)
+    encoders = load_encoders(args, console, default=DEFAULT_MODEL)
+    settings = AuditSettings(
+        scenarios=args.scenario, langs=[l.strip() for l in args.langs.split(",")] if args.langs else None,
+        k=args.k, depth=args.depth, index=args.index, hnsw=HnswParams(ef=args.ef), bootstrap=args.bootstrap,
+        seed=args.seed, expand_translations=not args.no_expand_translations,
+        cache_dir=None if args.no_cache else (args.cache_dir or default_cache_dir()),
+    )
+    report = audit(corpus, encoders, settings, progress=None if args.quiet else RichProgress(console))
+    if not args.quiet:
+        render(report, console)
+    if args.json:
+        write_json(report, args.json, per_query=args.per_query)
+    if args.markdown:
+        write_text_atomic(args.markdown, to_markdown(report))
+    if args.runs:
+        write_trec_runs(report, args.runs)
+    broken = broken_gates(gates, report)
+    for line in broken:
+        print(f"clbias: bias gate broken: {line}", file=sys.stderr)
+    return 1 if broken else 0

@@ -1,0 +1,99 @@
+"""`clbias models list|build|check`."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import ClbiasError, ModelError
+from ..registry_paths import DEFAULT_MODEL, exported_root, resolve_model
+from ..runtime.manifest import MANIFEST_NAME, load_manifest
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list, build and check exported models")
+    msub = p.add_subparsers(dest="models_command", required=True)
+    ls = msub.add_parser("list", help="models under exported/ with sizes, hashes, source and quantisation")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(run=run_list)
+    build = msub.add_parser("build", help="build a known model offline (needs the export extra)")
+    build.add_argument("name", nargs="?", default=DEFAULT_MODEL)
+    build.add_argument("--force", action="store_true", help="rebuild even if it exists")
+    build.set_defaults(run=run_build)
+    check = msub.add_parser("check", help="int8 vs fp32 per language: cosine, top-10 overlap, metric moves")
+    check.add_argument("name", nargs="?", default=DEFAULT_MODEL)
+    check.add_argument("--corpus", type=Path, default=Path("examples/udhr"))
+    check.add_argument("--max-points", type=float, default=1.0)
+    check.add_argument("--threads", type=int)
+    check.add_argument("--json", type=Path, help="also write the numbers as JSON")
+    check.set_defaults(run=run_check)
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.is_file() else 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    root = exported_root()
+    rows = []
+    for directory in sorted(p for p in root.glob("*") if (p / MANIFEST_NAME).is_file()):
+        m = load_manifest(directory, verify=False)
+        for onnx in [f for f in m.files if f.endswith(".onnx")]:
+            q = m.quantization.get(onnx, {})
+            rows.append({"name": m.name, "dir": str(directory), "onnx": onnx, "default": onnx == m.onnx,
+                         "size_mb": round(_size(directory / onnx) / 1e6, 1), "sha256": m.files[onnx],
+                         "source": m.source.get("description") or m.source.get("model") or "",
+                         "quantization": q.get("mode") or q.get("weight_type") or ("int8" if q else "fp32"),
+                         "min_cosine": q.get("min_cosine")})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = Table(title=f"models in {root}/")
+    for col in ("name", "onnx", "default", "MB", "sha256", "quantisation", "source"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], r["onnx"], "✓" if r["default"] else "", str(r["size_mb"]), r["sha256"][:12],
+                      r["quantization"] + (f" (min cos {r['min_cosine']:.4f})" if r["min_cosine"] else ""), r["source"])
+    Console().print(table if rows else f"no exported models in {root}/ (try `clbias models build`)")
+    return 0
+
+
+def run_build(args: argparse.Namespace) -> int:
+    try:
+        from ..models.build import build_model
+    except ImportError as exc:
+        raise ClbiasError(f"building needs the export extra: pip install -e \".[export]\" ({exc})") from None
+    target = resolve_model(args.name)
+    if (target / MANIFEST_NAME).is_file() and not args.force:
+        Console().print(f"{target} already built (use --force to rebuild)")
+        return 0
+    build_model(args.name)
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from ..io import write_json_atomic
+    from ..models.check import check_int8
+
+    directory = resolve_model(args.name)
+    manifest = load_manifest(directory)
+    if "model.int8.onnx" not in manifest.files:
+        raise ModelError(f"{directory}: has no model.int8.onnx to check (export with --int8)")
+    result = check_int8(directory, args.corpus, args.max_points, args.threads)
+    table = Table(title=f"{result.model}: int8 vs fp32 on {args.corpus} (limit {args.max_points} point)")
+    for col in ("lang", "texts", "min cos", "median cos", "top-10 overlap", "max metric move", "where", "ok"):
+        table.add_column(col)
+    for l in result.languages:
+        table.add_row(l.lang, str(l.n_texts), f"{l.min_cosine:.4f}", f"{l.median_cosine:.4f}",
+                      "–" if l.top10_overlap is None else f"{l.top10_overlap:.3f}",
+                      "–" if l.max_metric_move is None else f"{l.max_metric_move:.2f}", l.worst or "",
+                      "✓" if l.ok else "✗")
+    console = Console()
+    console.print(table)
+    console.print(f"int8 acceptable as default: {'yes' if result.int8_acceptable else 'no'}")
+    if args.json:
+        write_json_atomic(args.json, result.to_json())
+    return 0

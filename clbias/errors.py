@@ -1,0 +1,34 @@
+"""Errors that the CLI turns into one clean line and exit code 2."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ClbiasError(Exception):
+    """A problem with the user's input or environment, reported without a traceback."""
+
+    exit_code = 2
+
+
+class InputError(ClbiasError):
+    """Bad input data, located by file, line and field where those are known."""
+
+    def __init__(self, message: str, path: str | Path | None = None, line: int | None = None,
+                 field: str | None = None) -> None:
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.field = field
+        self.reason = message
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = self.path or ""
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.field:
+            where += f": field '{self.field}'" if where else f"field '{self.field}'"
+        return f"{where}: {self.reason}" if where else self.reason
+
+
+class ModelError(ClbiasError):
+    """A model directory that is missing, incomplete or does not match its manifest."""

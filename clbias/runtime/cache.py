@@ -1,0 +1,92 @@
+"""On-disk embedding cache, so that re-auditing the same corpus with the same model skips the model.
+
+Entries are keyed by (model sha256, the full text the model sees, i.e. prefix + text). Each namespace
+(model hash + prefix + max length + pooling) is a folder of append-only shards: `NNNNNN.keys.npy`
+(16-byte blake2b digests) and `NNNNNN.vecs.npy` (float32 rows). Shards are written to a temp path
+and renamed, so a crash never leaves a half shard; they are read with allow_pickle=False.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..io import atomic_path
+
+DIGEST = 16
+
+
+def default_cache_dir() -> Path:
+    if os.environ.get("CLBIAS_CACHE"):
+        return Path(os.environ["CLBIAS_CACHE"]) / "embeddings"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "clbias" / "embeddings"
+
+
+def text_key(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=DIGEST).digest()
+
+
+class EmbeddingCache:
+    def __init__(self, root: str | Path, namespace: str) -> None:
+        self.dir = Path(root) / namespace
+        self._index: dict[bytes, tuple[int, int]] | None = None
+        self._vectors: list[np.ndarray] = []
+
+    @staticmethod
+    def namespace(model_sha256: str, prefix: str, max_length: int, pooling: str, normalize: bool) -> str:
+        spec = f"{prefix}\x00{max_length}\x00{pooling}\x00{normalize}"
+        return f"{model_sha256[:24]}-{hashlib.blake2b(spec.encode(), digest_size=6).hexdigest()}"
+
+    def _load(self) -> dict[bytes, tuple[int, int]]:
+        if self._index is not None:
+            return self._index
+        index: dict[bytes, tuple[int, int]] = {}
+        self._vectors = []
+        if self.dir.is_dir():
+            for keys_file in sorted(self.dir.glob("*.keys.npy")):
+                vecs_file = keys_file.with_name(keys_file.name.replace(".keys.npy", ".vecs.npy"))
+                if not vecs_file.is_file():
+                    continue
+                keys = np.load(keys_file, allow_pickle=False)
+                vecs = np.load(vecs_file, allow_pickle=False, mmap_mode="r")
+                if keys.shape[0] != vecs.shape[0]:
+                    continue
+                shard = len(self._vectors)
+                self._vectors.append(vecs)
+                index.update(zip(keys.view(f"S{DIGEST}").ravel().tolist(), ((shard, r) for r in range(len(keys)))))
+        self._index = index
+        return index
+
+    def lookup(self, keys: list[bytes]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Return (hit mask, vectors of the hits in order) for the given keys."""
+        index = self._load()
+        locations = [index.get(k) for k in keys]
+        hit = np.fromiter((loc is not None for loc in locations), dtype=bool, count=len(keys))
+        if not hit.any():
+            return hit, None
+        found = [loc for loc in locations if loc is not None]
+        out = np.empty((len(found), self._vectors[found[0][0]].shape[1]), dtype=np.float32)
+        shards = np.fromiter((s for s, _ in found), dtype=np.int64, count=len(found))
+        rows = np.fromiter((r for _, r in found), dtype=np.int64, count=len(found))
+        for shard in np.unique(shards):
+            sel = shards == shard
+            out[sel] = self._vectors[shard][rows[sel]]
+        return hit, out
+
+    def store(self, keys: list[bytes], vectors: np.ndarray) -> None:
+        if not keys:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        existing = sorted(self.dir.glob("*.keys.npy"))
+        number = int(existing[-1].name.split(".")[0]) + 1 if existing else 0
+        key_array = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), DIGEST)
+        stem = f"{number:06d}"
+        with atomic_path(self.dir / f"{stem}.vecs.npy") as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
+        with atomic_path(self.dir / f"{stem}.keys.npy") as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, key_array, allow_pickle=False)
+        self._index = None

@@ -1,0 +1,34 @@
+import numpy as np
+
+from clbias.runtime.cache import EmbeddingCache, text_key
+
+
+def test_cache_round_trip_and_partial_hits(tmp_path):
+    ns = EmbeddingCache.namespace("a" * 64, "query: ", 512, "mean", True)
+    cache = EmbeddingCache(tmp_path, ns)
+    keys = [text_key(t) for t in ("one", "two", "three")]
+    vecs = np.arange(12, dtype=np.float32).reshape(3, 4)
+    hit, found = cache.lookup(keys)
+    assert not hit.any() and found is None
+    cache.store(keys[:2], vecs[:2])
+    cache.store(keys[2:], vecs[2:])
+    hit, found = EmbeddingCache(tmp_path, ns).lookup([keys[2], text_key("four"), keys[0]])
+    assert hit.tolist() == [True, False, True]
+    assert np.array_equal(found, vecs[[2, 0]])
+
+
+def test_namespaces_separate_models_and_prefixes(tmp_path):
+    a = EmbeddingCache.namespace("a" * 64, "query: ", 512, "mean", True)
+    assert a != EmbeddingCache.namespace("b" * 64, "query: ", 512, "mean", True)
+    assert a != EmbeddingCache.namespace("a" * 64, "passage: ", 512, "mean", True)
+    EmbeddingCache(tmp_path, a).store([text_key("x")], np.ones((1, 2), np.float32))
+    hit, _ = EmbeddingCache(tmp_path, EmbeddingCache.namespace("b" * 64, "query: ", 512, "mean", True)).lookup([text_key("x")])
+    assert not hit.any()
+
+
+def test_cache_files_are_plain_npy_without_pickles(tmp_path):
+    cache = EmbeddingCache(tmp_path, "ns")
+    cache.store([text_key("x")], np.ones((1, 2), np.float32))
+    for f in (tmp_path / "ns").glob("*.npy"):
+        np.load(f, allow_pickle=False)
+    assert not list((tmp_path / "ns").glob("*.tmp"))
