@@ -64,21 +64,28 @@ def model_info(encoder: Encoder, name: str | None = None) -> ModelInfo:
                      quantization=m.quantization.get(encoder.onnx, {}))
 
 
-def embed_corpus(corpus: Corpus, encoder: Encoder, settings: AuditSettings,
-                 progress: Progress | None = None) -> EmbeddedCorpus:
-    total = len(corpus.docs) + len(corpus.queries)
+def embed_corpus(corpus: Corpus, encoder: Encoder, settings: AuditSettings, progress: Progress | None = None,
+                 docs_needed: np.ndarray | None = None, queries_needed: np.ndarray | None = None) -> EmbeddedCorpus:
+    """Embed the documents and queries that some scenario uses (all, when not told); the rest stay zero."""
+    doc_idx = np.arange(len(corpus.docs)) if docs_needed is None else docs_needed
+    q_idx = np.arange(len(corpus.queries)) if queries_needed is None else queries_needed
     if progress:
-        progress.start(f"embedding with {encoder.manifest.name}", total)
+        progress.start(f"embedding with {encoder.manifest.name}", len(doc_idx) + len(q_idx))
     advance = progress.advance if progress else None
-    docs, doc_stats = embed_texts(encoder, [_doc_text(d.title, d.text) for d in corpus.docs], "passage",
-                                  settings.cache_dir, settings.batch_size, advance)
-    queries, q_stats = embed_texts(encoder, [q.text for q in corpus.queries], "query", settings.cache_dir,
-                                   settings.batch_size, advance)
+    doc_texts = [_doc_text(corpus.docs[i].title, corpus.docs[i].text) for i in doc_idx]
+    doc_vecs, doc_stats = embed_texts(encoder, doc_texts, "passage", settings.cache_dir, settings.batch_size, advance)
+    q_vecs, q_stats = embed_texts(encoder, [corpus.queries[i].text for i in q_idx], "query", settings.cache_dir,
+                                  settings.batch_size, advance)
     if progress:
         progress.finish()
+    dim = doc_vecs.shape[1] if len(doc_idx) else (q_vecs.shape[1] if len(q_idx) else int(encoder.manifest.dim or 1))
+    docs = np.zeros((len(corpus.docs), dim), dtype=np.float32)
+    queries = np.zeros((len(corpus.queries), dim), dtype=np.float32)
+    docs[doc_idx] = doc_vecs
+    queries[q_idx] = q_vecs
     truncation = {
-        "passage": _count_by_lang([d.lang for d in corpus.docs], doc_stats.truncated),
-        "query": _count_by_lang([q.lang for q in corpus.queries], q_stats.truncated),
+        "passage": _count_by_lang([corpus.docs[i].lang for i in doc_idx], doc_stats.truncated),
+        "query": _count_by_lang([corpus.queries[i].lang for i in q_idx], q_stats.truncated),
     }
     return EmbeddedCorpus(docs, queries, truncation)
 
@@ -197,8 +204,10 @@ def audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings |
     t0 = time.perf_counter()
     scenarios, notes = build_scenarios(corpus, settings.scenarios, settings.langs, settings.expand_translations)
     embedded: list[EmbeddedCorpus] = []
+    docs_needed = np.unique(np.concatenate([s.pool for s in scenarios])) if scenarios else None
+    queries_needed = np.unique(np.concatenate([s.queries for s in scenarios])) if scenarios else None
     for encoder in encoders:
-        embedded.append(embed_corpus(corpus, encoder, settings, progress))
+        embedded.append(embed_corpus(corpus, encoder, settings, progress, docs_needed, queries_needed))
     timings["embed_s"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     results: list[ScenarioResult] = []
@@ -255,4 +264,4 @@ def _corpus_info(corpus: Corpus, settings: AuditSettings) -> dict[str, Any]:
     return {"path": str(corpus.path), "name": meta.get("name", corpus.path.name), "n_docs": len(corpus.docs),
             "n_queries": len(corpus.queries), "doc_langs": corpus.doc_langs, "query_langs": corpus.query_langs,
             "split": corpus.split, "parallel": meta.get("parallel"), "query_derivation": meta.get("query_derivation"),
-            "source": meta.get("source"), "license": meta.get("license")}
+            "source": meta.get("source"), "license": meta.get("license") or meta.get("licence")}

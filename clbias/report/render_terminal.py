@@ -1,7 +1,8 @@
 """Rich terminal rendering of a Report."""
 from __future__ import annotations
 
-from rich.console import Console, Group
+from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -30,20 +31,20 @@ def _columns(k: int) -> list[tuple[str, str]]:
 def header(report: Report) -> Panel:
     lines = []
     for m in report.models:
-        lines.append(f"[bold]{m.name}[/bold]  sha256 {m.sha256[:12]}  {m.onnx}  pooling={m.pooling}"
+        lines.append(f"[bold]{escape(m.name)}[/bold]  sha256 {m.sha256[:12]}  {escape(m.onnx)}  pooling={m.pooling}"
                      f"{'+l2' if m.normalize else ''}  max_len={m.max_length}  "
-                     f"prefixes query={m.prefixes['query']!r} passage={m.prefixes['passage']!r}")
+                     f"prefixes query={escape(repr(m.prefixes['query']))} passage={escape(repr(m.prefixes['passage']))}")
         src = m.source.get("description") or m.source.get("model")
         if src:
-            lines.append(f"  [dim]source: {src}[/dim]")
+            lines.append(f"  [dim]source: {escape(str(src))}[/dim]")
     c = report.corpus
-    lines.append(f"corpus [bold]{c['name']}[/bold]: {c['n_docs']} documents ({', '.join(c['doc_langs'])}), "
+    lines.append(f"corpus [bold]{escape(str(c['name']))}[/bold]: {c['n_docs']} documents ({', '.join(c['doc_langs'])}), "
                  f"{c['n_queries']} queries" + (f", parallel={c['parallel']}" if c.get("parallel") else ""))
     if c.get("query_derivation"):
-        lines.append(f"  [dim]queries: {c['query_derivation']}[/dim]")
+        lines.append(f"  [dim]queries: {escape(str(c['query_derivation']))}[/dim]")
     idx = report.index
     recall = idx.get("recall_vs_exact")
-    lines.append(f"index {idx.get('kind')} {idx.get('params')}" +
+    lines.append(f"index {idx.get('kind')} {escape(str(idx.get('params')))}" +
                  (f"  recall@{report.settings['k']} vs exact {recall:.3f}" if recall is not None else ""))
     env = report.environment
     lines.append(f"[dim]clbias {env['clbias']}  onnxruntime {env['onnxruntime']}  threads {env['threads']}  "
@@ -67,7 +68,7 @@ def scenario_table(report: Report, kind: str, results: list[ScenarioResult]) -> 
             digits = {"en_exposure@%d" % k: 2}
             cells = [_fmt(scores.metrics.get(key), scores.ci.get(key), digits.get(key, 1)) for key, _ in _columns(k)]
             lead = ["+".join(r.pool_langs), r.query_lang, str(r.n_queries)] if i == 0 else ["", "", ""]
-            table.add_row(*lead, *([name] if many else []), *cells)
+            table.add_row(*map(escape, lead), *([escape(name)] if many else []), *cells)
         for comp in r.comparisons:
             cells = []
             for key, _ in _columns(k):
@@ -77,7 +78,7 @@ def scenario_table(report: Report, kind: str, results: list[ScenarioResult]) -> 
                     continue
                 mark = "*" if (d.get("p_value") is not None and d["p_value"] < 0.05) else ""
                 cells.append(f"{d['diff']:+.1f}{mark}\n[dim]{d.get('wins', 0)}/{d.get('ties', 0)}/{d.get('losses', 0)}[/dim]")
-            table.add_row("", "", "", f"Δ {comp.other}", *cells)
+            table.add_row("", "", "", escape(f"Δ {comp.other}"), *cells)
     return table
 
 
@@ -92,7 +93,7 @@ def gap_table(report: Report) -> Table | None:
     for _, title in keys:
         table.add_column(title, justify="right")
     for g in report.gaps:
-        table.add_row(f"{g.kind} [{'+'.join(g.pool_langs)}]", g.lang, g.model,
+        table.add_row(escape(f"{g.kind} [{'+'.join(g.pool_langs)}]"), g.lang, escape(g.model),
                       *[_fmt(g.metrics.get(key), g.ci.get(key)) for key, _ in keys])
     return table
 
@@ -108,7 +109,7 @@ def top1_table(report: Report) -> Table:
         if r.kind not in ("multi", "full"):
             continue
         for name, scores in r.by_model.items():
-            table.add_row(r.name, name, *[_fmt(scores.metrics.get(key)) for key, _ in TOP1])
+            table.add_row(escape(r.name), escape(name), *[_fmt(scores.metrics.get(key)) for key, _ in TOP1])
     return table
 
 
@@ -150,4 +151,4 @@ def neighbour_table(report: Report) -> Table:
     return table
 
 
-__all__ = ["render", "Group"]
+__all__ = ["render"]
