@@ -13,6 +13,7 @@ import numpy as np
 
 from . import __version__
 from .corpus import Corpus
+from .labelfree import TWIN_DERIVATION, needs_label_free, neighbour_mix, twin_probes
 from .metrics import registry, stats
 from .metrics.types import PoolInfo
 from .report.model import (DETAIL_METRICS, HEADLINE_METRICS, Comparison, LanguageGap, ModelInfo, ModelScores,
@@ -106,7 +107,7 @@ def score_scenario(corpus: Corpus, scenario: Scenario, embedded: EmbeddedCorpus,
     queries = [corpus.queries[i] for i in scenario.queries]
     result = retrieve(embedded.queries[scenario.queries], embedded.docs[scenario.pool], [q.id for q in queries],
                       [q.lang for q in queries], scenario.relevant, pool, depth=max(settings.depth, settings.k),
-                      k=settings.k, index=settings.index, hnsw=settings.hnsw)
+                      k=settings.k, index=settings.index, hnsw=settings.hnsw, excluded=scenario.excluded)
     per_query = registry.evaluate(result.runs, pool, names)
     metrics = {n: _round(registry.mean_applicable(v)) for n, v in per_query.items()}
     estimates = {n: stats.bootstrap_ci(v, n_resamples=settings.bootstrap, seed=settings.seed) for n, v in per_query.items()}
@@ -202,7 +203,21 @@ def audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings |
     metric_names = settings.metric_names()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    scenarios, notes = build_scenarios(corpus, settings.scenarios, settings.langs, settings.expand_translations)
+    label_notes: list[str] = []
+    neighbours_only = False
+    if needs_label_free(corpus):
+        if corpus.has_parallel:
+            corpus = twin_probes(corpus)
+            label_notes.append(f"no queries/qrels: {len(corpus.queries)} twin probes derived from parallel_id "
+                               f"({TWIN_DERIVATION})")
+        else:
+            neighbours_only = True
+            label_notes.append("no queries, qrels or parallel_id: relevance is unknown, so Max@R, Complete, nDCG, "
+                               "EIR and twin gaps cannot be computed; shown: English exposure and the language mix "
+                               "of each document's nearest neighbours")
+    scenarios, notes = ([], []) if neighbours_only else build_scenarios(
+        corpus, settings.scenarios, settings.langs, settings.expand_translations)
+    notes = label_notes + notes
     embedded: list[EmbeddedCorpus] = []
     docs_needed = np.unique(np.concatenate([s.pool for s in scenarios])) if scenarios else None
     queries_needed = np.unique(np.concatenate([s.queries for s in scenarios])) if scenarios else None
@@ -231,7 +246,11 @@ def audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings |
                                       comparisons=comparisons, index=index))
     if recalls:
         index_info["recall_vs_exact"] = _round(float(np.mean(recalls)))
-    if not scenarios:
+    neighbours = None
+    if neighbours_only:
+        _, langs, _ = corpus.doc_arrays()
+        neighbours = neighbour_mix(embedded[0].docs, langs, settings.k)
+    elif not scenarios:
         notes.append("no scenario has judged queries: ranking metrics need queries and qrels")
     gaps = [g for name in model_names for g in language_gaps(corpus, results, name, metric_names, settings)]
     timings["score_s"] = time.perf_counter() - t1
@@ -245,7 +264,7 @@ def audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings |
         environment=environment(encoders[0].threads),
         scenarios=results, gaps=gaps,
         truncation={n: e.truncation for n, e in zip(model_names, embedded)},
-        notes=notes, timings={k: round(v, 3) for k, v in timings.items()},
+        neighbours=neighbours, notes=notes, timings={k: round(v, 3) for k, v in timings.items()},
     )
     return report
 
@@ -264,4 +283,4 @@ def _corpus_info(corpus: Corpus, settings: AuditSettings) -> dict[str, Any]:
     return {"path": str(corpus.path), "name": meta.get("name", corpus.path.name), "n_docs": len(corpus.docs),
             "n_queries": len(corpus.queries), "doc_langs": corpus.doc_langs, "query_langs": corpus.query_langs,
             "split": corpus.split, "parallel": meta.get("parallel"), "query_derivation": meta.get("query_derivation"),
-            "source": meta.get("source"), "license": meta.get("license") or meta.get("licence")}
+            "label_free": bool(meta.get("label_free")), "source": meta.get("source"), "license": meta.get("license") or meta.get("licence")}

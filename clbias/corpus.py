@@ -38,6 +38,7 @@ class Corpus:
     qrels: dict[str, dict[str, int]]  # query id -> doc id -> graded relevance (> 0 is relevant)
     meta: dict[str, Any] = field(default_factory=dict)
     split: str | None = None
+    excluded: dict[str, str] = field(default_factory=dict)  # query id -> doc id left out of its ranking
 
     @property
     def doc_langs(self) -> list[str]:

@@ -27,7 +27,9 @@ class RetrievalResult:
 def retrieve(query_vecs: np.ndarray, doc_vecs: np.ndarray, qids: list[str], qlangs: list[str],
              relevant: tuple[np.ndarray, ...], pool: PoolInfo, depth: int = 100, k: int = 10,
              index: IndexKind = "auto", hnsw: HnswParams = HnswParams(), chunk: int = 256,
-             threads: int = 1) -> RetrievalResult:
+             threads: int = 1, excluded: tuple[np.ndarray, ...] = ()) -> RetrievalResult:
+    """`excluded[i]`: pool indices that query i must not see (its own source document in label-free
+    probes); they are scored -inf, so they rank last and never enter the head of the ranking."""
     kind = choose_index(index, pool.size)
     depth = min(depth, pool.size)
     graph = HnswIndex.build(doc_vecs, hnsw) if kind == "hnsw" else None
@@ -37,9 +39,15 @@ def retrieve(query_vecs: np.ndarray, doc_vecs: np.ndarray, qids: list[str], qlan
     hits = 0.0
     for start in range(0, len(query_vecs), chunk):
         scores = full_scores(query_vecs[start:start + chunk], doc_vecs)
+        for i in range(scores.shape[0]):
+            if excluded and excluded[start + i].size:
+                scores[i, excluded[start + i]] = -np.inf
         exact_top = rank_order(scores, depth)
         if graph is not None:
-            top, _ = graph.search(query_vecs[start:start + chunk], depth, threads)
+            extra = max((e.size for e in excluded[start:start + chunk]), default=0) if excluded else 0
+            top, _ = graph.search(query_vecs[start:start + chunk], depth + extra, threads)
+            if excluded:
+                top = _drop_excluded(top, excluded[start:start + chunk], depth)
             kk = min(k, depth)
             hits += sum(len(np.intersect1d(top[i, :kk], exact_top[i, :kk])) / kk for i in range(len(top)))
         else:
@@ -50,13 +58,16 @@ def retrieve(query_vecs: np.ndarray, doc_vecs: np.ndarray, qids: list[str], qlan
             rel = relevant[qn]
             irrelevant = np.ones(pool.size, dtype=bool)
             irrelevant[rel] = False
+            if excluded:
+                irrelevant[excluded[qn]] = False
             best_irr: dict[str, int] = {}
             for lang, mask in lang_masks.items():
                 candidates = np.flatnonzero(mask & irrelevant)
                 if candidates.size:
                     best = candidates[np.argmax(row[candidates])]  # first index among ties
                     best_irr[str(lang)] = int(ranks_of(row, np.array([best]))[0])
-            runs.append(QueryRun(qid=qids[qn], lang=qlangs[qn], top=top[i], top_scores=row[top[i]],
+            head = top[i][~np.isin(top[i], excluded[qn])] if excluded else top[i]
+            runs.append(QueryRun(qid=qids[qn], lang=qlangs[qn], top=head, top_scores=row[head],
                                  relevant=rel, relevant_ranks=ranks_of(row, rel), relevant_scores=row[rel],
                                  best_irrelevant_rank=best_irr))
     params: dict[str, Any] = {"depth": depth}
@@ -66,3 +77,12 @@ def retrieve(query_vecs: np.ndarray, doc_vecs: np.ndarray, qids: list[str], qlan
                       build_threads=hnsw.build_threads, space="ip")
         recall = hits / max(1, len(query_vecs))
     return RetrievalResult(runs, kind, params, recall)
+
+
+def _drop_excluded(top: np.ndarray, excluded: tuple[np.ndarray, ...], depth: int) -> np.ndarray:
+    """HNSW knows nothing of per-query exclusions: it was asked for a few more, drop them, keep `depth`."""
+    width = min(depth, top.shape[1] - max((e.size for e in excluded), default=0))
+    out = np.empty((len(top), width), dtype=top.dtype)
+    for i, ex in enumerate(excluded):
+        out[i] = top[i][~np.isin(top[i], ex)][: out.shape[1]] if ex.size else top[i][: out.shape[1]]
+    return out

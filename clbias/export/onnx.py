@@ -1,0 +1,207 @@
+"""Export a Hugging Face encoder to a self-describing ONNX model directory.
+
+Output `OUT_ROOT/NAME/`: model.onnx (+ model.int8.onnx), tokenizer.json and clbias.json (the manifest).
+Everything is built in a hidden `.NAME.partial-*` directory and renamed into place only after ONNX has
+been shown to match torch, so a failed or killed export never leaves a directory that looks complete.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import ModelError
+from ..io import atomic_dir, sha256_file
+from ..runtime.manifest import POOLINGS, Manifest, Prefixes
+from . import verify
+from .quantize import DEFAULT_SETTINGS, QuantSettings, quantize_file
+
+FP32_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+OUTPUT_NAME = "last_hidden_state"
+VERSIONED = ("clbias", "torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "tokenizers",
+             "numpy")
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def export_model(src: str | Path, name: str, out_root: str | Path = Path("exported"), *, int8: bool = False,
+                 default: str = "fp32", prefixes: Prefixes | None = None, pooling: str = "mean",
+                 normalize: bool = True, max_length: int | None = None, source: dict[str, Any] | None = None,
+                 verify_texts: Sequence[str] | None = None, tolerance: float = 1e-4,
+                 quantization: QuantSettings = DEFAULT_SETTINGS, int8_min_cosine: float | None = 0.95,
+                 threads: int | None = None) -> Path:
+    """Export SRC (a local HF model dir, or a hub id where a hub is reachable) to OUT_ROOT/NAME.
+
+    Refuses (ModelError, nothing written) when ONNX and torch disagree beyond `tolerance` (1 - min cosine)
+    or, with `int8`, when the int8 graph's min cosine to fp32 on the sample is below `int8_min_cosine`.
+    """
+    prefixes = prefixes or Prefixes()
+    _check_args(src, name, int8, default, pooling, max_length)
+    texts, langs = verify.sample(verify_texts)
+    if not texts:
+        raise ModelError(f"{src}: no non-blank verification texts given")
+    target = Path(out_root) / name
+    with atomic_dir(target) as tmp:
+        staging = tmp / ".optimum"
+        _optimum_export(src, staging)
+        _take_graph(staging, tmp)
+        _take_tokenizer(src, staging, tmp)
+        config = _read_json(staging / "config.json")
+        length = max_length or _max_length(src, staging, config)
+        shutil.rmtree(staging)
+
+        manifest = Manifest(
+            name=name, files={}, onnx=FP32_FILE, tokenizer=TOKENIZER_FILE, pooling=pooling, normalize=normalize,
+            prefixes=prefixes, max_length=length, output_name=OUTPUT_NAME, dim=_dim(src, config),
+            source=_provenance(src, config, source), versions=_versions())
+        _save(manifest, tmp)  # provisional: the runtime Encoder reads it during the checks
+
+        reference = verify.torch_embeddings(src, tmp / TOKENIZER_FILE, texts, prefixes=prefixes, pooling=pooling,
+                                            normalize=normalize, max_length=length)
+        manifest.checks["parity"] = verify.onnx_parity(tmp, FP32_FILE, reference, texts, tolerance, threads)
+
+        if int8:
+            result = quantize_file(tmp / FP32_FILE, tmp / INT8_FILE, quantization)
+            _save(manifest, tmp)
+            record = {**result.to_json(), **verify.drift(tmp, FP32_FILE, INT8_FILE, texts, langs, threads)}
+            record["int8_min_cosine"] = int8_min_cosine
+            manifest.quantization[INT8_FILE] = record
+            if int8_min_cosine is not None and record["min_cosine"] < int8_min_cosine:
+                raise ModelError(f"{tmp.parent / name / INT8_FILE}: int8 drifts from fp32: min cosine "
+                                 f"{record['min_cosine']:.4f} < {int8_min_cosine} on the sample; nothing "
+                                 f"was written (change the quantisation settings or drop --int8)")
+            if default == "int8":
+                manifest.onnx = INT8_FILE
+        _save(manifest, tmp)
+    return target
+
+
+def _check_args(src: str | Path, name: str, int8: bool, default: str, pooling: str, max_length: int | None) -> None:
+    if not name or name != Path(name).name or name.startswith("."):
+        raise ModelError(f"{src}: model name {name!r} must be a plain directory name")
+    if pooling not in POOLINGS:
+        raise ModelError(f"{src}: pooling {pooling!r} is not one of {POOLINGS}")
+    if default not in ("fp32", "int8"):
+        raise ModelError(f"{src}: default graph {default!r} must be 'fp32' or 'int8'")
+    if default == "int8" and not int8:
+        raise ModelError(f"{src}: default graph 'int8' needs the int8 export")
+    if max_length is not None and max_length < 2:
+        raise ModelError(f"{src}: max_length {max_length} is too small")
+
+
+def _optimum_export(src: str | Path, out: Path) -> None:
+    # HF_HUB_OFFLINE is read by huggingface_hub/transformers themselves; a local dir never touches a hub.
+    from optimum.exporters.onnx import main_export
+
+    try:
+        main_export(str(src), output=str(out), task="feature-extraction", do_validation=False,
+                    local_files_only=os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False"))
+    except Exception as exc:  # Optimum/transformers raise many exception types; one clean line each
+        raise ModelError(f"{src}: ONNX export failed ({type(exc).__name__}: {verify._first_line(exc)})") from None
+
+
+def _take_graph(staging: Path, tmp: Path) -> None:
+    graph = staging / FP32_FILE
+    if not graph.is_file():
+        raise ModelError(f"{graph}: Optimum wrote no {FP32_FILE}")
+    if any(staging.glob(f"{FP32_FILE}_data")) or any(staging.glob("*.onnx.data")):
+        raise ModelError(f"{graph}: the graph uses external data (> 2 GB), which clbias does not ship")
+    os.replace(graph, tmp / FP32_FILE)
+
+
+def _take_tokenizer(src: str | Path, staging: Path, tmp: Path) -> None:
+    """The source's own tokenizer.json byte for byte; else the one Optimum saved; else a fast conversion."""
+    candidates = [Path(src) / TOKENIZER_FILE, staging / TOKENIZER_FILE]
+    for candidate in candidates:
+        if candidate.is_file():
+            shutil.copyfile(candidate, tmp / TOKENIZER_FILE)
+            return
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(src), use_fast=True)
+    except Exception as exc:  # conversion needs sentencepiece/protobuf for some models
+        raise ModelError(f"{src}: no tokenizer.json and no fast tokenizer could be built "
+                         f"({verify._first_line(exc)})") from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelError(f"{src}: no tokenizer.json and the tokenizer has no fast (tokenizers) version")
+    tokenizer.save_pretrained(str(staging / "fast"))
+    built = staging / "fast" / TOKENIZER_FILE
+    if not built.is_file():
+        raise ModelError(f"{src}: no tokenizer.json and save_pretrained wrote none")
+    shutil.copyfile(built, tmp / TOKENIZER_FILE)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path}: cannot read ({exc})") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{path}: expected a JSON object")
+    return data
+
+
+def _max_length(src: str | Path, staging: Path, config: dict[str, Any]) -> int:
+    """min(tokenizer model_max_length, max_position_embeddings), ignoring the 'unlimited' sentinel.
+
+    XLM-R-style models reserve positions for padding (514 positions, 512 usable); the tokenizer's limit
+    says so, and where it is missing we subtract pad_token_id + 1 for those models."""
+    limits = []
+    for path in (Path(src) / "tokenizer_config.json", staging / "tokenizer_config.json"):
+        if path.is_file():
+            value = _read_json(path).get("model_max_length")
+            if isinstance(value, (int, float)) and 0 < value < 1_000_000:
+                limits.append(int(value))
+            break
+    positions = config.get("max_position_embeddings")
+    if isinstance(positions, int) and positions > 0:
+        if config.get("model_type") in ("xlm-roberta", "roberta", "camembert") and not limits:
+            positions -= int(config.get("pad_token_id", 1)) + 1
+        limits.append(positions)
+    if not limits:
+        raise ModelError(f"{src}: cannot tell the maximum length (no model_max_length or "
+                         f"max_position_embeddings); pass max_length")
+    return min(limits)
+
+
+def _dim(src: str | Path, config: dict[str, Any]) -> int:
+    dim = config.get("hidden_size") or config.get("d_model") or config.get("dim")
+    if not isinstance(dim, int):
+        raise ModelError(f"{src}: config.json has no hidden_size")
+    return dim
+
+
+def _provenance(src: str | Path, config: dict[str, Any], given: dict[str, Any] | None) -> dict[str, Any]:
+    local = Path(src).is_dir()
+    info: dict[str, Any] = {"model": str(Path(src).resolve()) if local else str(src),
+                            "kind": "local" if local else "hub",
+                            "model_type": config.get("model_type"),
+                            "architectures": config.get("architectures")}
+    if local:
+        weights = {f: sha256_file(Path(src) / f) for f in WEIGHT_FILES if (Path(src) / f).is_file()}
+        if weights:
+            info["weights_sha256"] = weights
+    info.update(given or {})
+    return info
+
+
+def _versions() -> dict[str, str]:
+    versions = {}
+    for package in VERSIONED:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _save(manifest: Manifest, directory: Path) -> None:
+    """Hash every model file present and (re)write the manifest."""
+    names = [FP32_FILE, INT8_FILE, TOKENIZER_FILE]
+    manifest.files = {n: sha256_file(directory / n) for n in names if (directory / n).is_file()}
+    manifest.save(directory)

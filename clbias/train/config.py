@@ -1,0 +1,105 @@
+"""Training settings: one dataclass, validated up front, recorded in every checkpoint."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from ..errors import InputError
+
+LOSSES = ("jsd+nce", "nce", "jsd", "nce-psg")
+JSD_INPUTS = ("raw", "normalized")
+DEVICES = ("auto", "cpu", "cuda")
+JSD_ONLY_WARNING = ("--loss jsd trains the distribution alignment alone; the paper's ablation shows it collapses "
+                    "retrieval (Max@R_norm 68 -> 15). Use it only to reproduce that ablation.")
+# Fields that may differ between the original run and a resumed one: they do not change the maths.
+RESUMABLE_CHANGES = ("save_every", "device")
+
+
+@dataclass
+class TrainConfig:
+    """What `clbias train` optimises and how.
+
+    Defaults (the paper gives no hyperparameters; method.md section 4):
+    - `loss="jsd+nce"` with equal weights, as in the paper. `jsd` alone is never a default.
+    - `jsd_input="raw"`: the softmax runs over the pooled embedding *before* L2 normalisation. A unit
+      384-d vector has components of about +-0.05, so its softmax is nearly uniform and sqrt-JSD shrinks to
+      about |x - y| / sqrt(8 d) (~1/55 of a Euclidean distance): next to an InfoNCE term scaled by 1/tau = 20
+      it would hardly train, and "equal weights" would mean nothing. Raw pooled vectors (norm ~ 5-10 for e5)
+      give the softmax real structure. `normalized` is kept to measure the other reading.
+    - `tau=0.05`: the common InfoNCE temperature (the sister paper CLEAR's scale 20).
+    - `lr=2e-5`, `batch_size=32`, one epoch (~90 steps on 2.8k triplets), 10% linear warm-up then linear
+      decay: close to CLEAR's 50 steps at 5e-5, a little gentler since the step count is larger.
+    - `max_length=256`: batches are padded to their longest text only, so short texts cost nothing extra;
+      longer texts are cut (the number cut is reported).
+    - `freeze_embeddings=True`: the 250k x 384 word-embedding table is 96M of e5-small's 118M parameters;
+      freezing it cuts AdamW state by ~0.8 GB and keeps rare-language tokens where pre-training put them.
+    - `grad_accum=1`: with k > 1 the optimiser steps once per k batches; in-batch negatives stay those of
+      each batch of `batch_size` (cheap, but not the same as one batch of k * batch_size).
+    """
+
+    loss: str = "jsd+nce"
+    jsd_input: str = "raw"
+    tau: float = 0.05
+    eps: float = 1e-8
+    lr: float = 2e-5
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    batch_size: int = 32
+    grad_accum: int = 1
+    steps: int | None = None  # optimiser steps; None = `epochs` passes over the data
+    epochs: float = 1.0
+    warmup: float = 0.1  # fraction of the steps
+    max_length: int = 256
+    seed: int = 0
+    freeze_embeddings: bool = True
+    save_every: int = 50
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise InputError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}", field="loss")
+        if self.jsd_input not in JSD_INPUTS:
+            raise InputError(f"must be one of {', '.join(JSD_INPUTS)}", field="jsd_input")
+        if self.device not in DEVICES:
+            raise InputError(f"must be one of {', '.join(DEVICES)}", field="device")
+        positive = {"tau": self.tau, "eps": self.eps, "lr": self.lr, "epochs": self.epochs}
+        for name, value in positive.items():
+            if not value > 0:
+                raise InputError(f"must be > 0, got {value}", field=name)
+        at_least = {"batch_size": (self.batch_size, 2), "grad_accum": (self.grad_accum, 1),
+                    "max_length": (self.max_length, 8), "save_every": (self.save_every, 1)}
+        if self.steps is not None:
+            at_least["steps"] = (self.steps, 1)
+        for name, (value, low) in at_least.items():
+            if value < low:
+                raise InputError(f"must be >= {low}, got {value}", field=name)
+        if not 0 <= self.warmup < 1:
+            raise InputError(f"must be a fraction in [0, 1), got {self.warmup}", field="warmup")
+        if self.weight_decay < 0 or self.max_grad_norm < 0:
+            raise InputError("weight_decay and max_grad_norm must be >= 0")
+
+    @property
+    def uses_jsd(self) -> bool:
+        return self.loss in ("jsd+nce", "jsd")
+
+    @property
+    def uses_query_nce(self) -> bool:
+        return self.loss in ("jsd+nce", "nce", "nce-psg")
+
+    @property
+    def uses_doc_nce(self) -> bool:
+        return self.loss == "nce-psg"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def differences(self, other: "TrainConfig") -> list[str]:
+        """Fields (other than the harmless ones) whose values differ, as 'name: this vs other'."""
+        mine, theirs = self.to_json(), other.to_json()
+        return [f"{k}: {mine[k]!r} vs {theirs[k]!r}" for k in mine
+                if k not in RESUMABLE_CHANGES and mine[k] != theirs[k]]
