@@ -44,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", type=Path, help="write the report as JSON (schema clbias.audit/1)")
     p.add_argument("--per-query", action="store_true", help="include per-query values in the JSON")
     p.add_argument("--markdown", type=Path, help="write the report as Markdown")
+    p.add_argument("--html", type=Path, help="write a self-contained HTML report with plots")
     p.add_argument("--runs", type=Path, help="write TREC run files (one per scenario and model) here")
     p.add_argument("--fail-if", help="exit 1 if a bias bound is broken, e.g. 'eir>20,multi:max_r_norm<60'")
     p.add_argument("--quiet", action="store_true", help="no terminal report")
@@ -70,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
         write_json(report, args.json, per_query=args.per_query)
     if args.markdown:
         write_text_atomic(args.markdown, to_markdown(report))
+    if args.html:
+        from ..report.render_html import write_html
+
+        write_html(report, args.html)
     if args.runs:
         write_trec_runs(report, args.runs)
     broken = broken_gates(gates, report)

@@ -11,7 +11,7 @@ import os
 import shutil
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ..errors import ModelError
 from ..io import atomic_dir, sha256_file
@@ -33,20 +33,24 @@ def export_model(src: str | Path, name: str, out_root: str | Path = Path("export
                  normalize: bool = True, max_length: int | None = None, source: dict[str, Any] | None = None,
                  verify_texts: Sequence[str] | None = None, tolerance: float = 1e-4,
                  quantization: QuantSettings = DEFAULT_SETTINGS, int8_min_cosine: float | None = 0.95,
-                 threads: int | None = None) -> Path:
+                 threads: int | None = None, progress: Callable[[str], None] | None = None) -> Path:
     """Export SRC (a local HF model dir, or a hub id where a hub is reachable) to OUT_ROOT/NAME.
 
     Refuses (ModelError, nothing written) when ONNX and torch disagree beyond `tolerance` (1 - min cosine)
     or, with `int8`, when the int8 graph's min cosine to fp32 on the sample is below `int8_min_cosine`.
+    `progress`, if given, is called with a short description of each step as it starts.
     """
+    step = progress or (lambda _: None)
     prefixes = prefixes or Prefixes()
     _check_args(src, name, int8, default, pooling, max_length)
     texts, langs = verify.sample(verify_texts)
     if not texts:
         raise ModelError(f"{src}: no non-blank verification texts given")
     target = Path(out_root) / name
+    hashes: dict[str, tuple[int, int, str]] = {}
     with atomic_dir(target) as tmp:
         staging = tmp / ".optimum"
+        step(f"exporting {src} to ONNX")
         _optimum_export(src, staging)
         _take_graph(staging, tmp)
         _take_tokenizer(src, staging, tmp)
@@ -58,25 +62,27 @@ def export_model(src: str | Path, name: str, out_root: str | Path = Path("export
             name=name, files={}, onnx=FP32_FILE, tokenizer=TOKENIZER_FILE, pooling=pooling, normalize=normalize,
             prefixes=prefixes, max_length=length, output_name=OUTPUT_NAME, dim=_dim(src, config),
             source=_provenance(src, config, source), versions=_versions())
-        _save(manifest, tmp)  # provisional: the runtime Encoder reads it during the checks
+        _save(manifest, tmp, hashes)  # provisional: the runtime Encoder reads it during the checks
 
+        step(f"checking ONNX against torch on {len(texts)} texts")
         reference = verify.torch_embeddings(src, tmp / TOKENIZER_FILE, texts, prefixes=prefixes, pooling=pooling,
                                             normalize=normalize, max_length=length)
         manifest.checks["parity"] = verify.onnx_parity(tmp, FP32_FILE, reference, texts, tolerance, threads)
 
         if int8:
+            step("quantising to int8 and measuring its drift from fp32")
             result = quantize_file(tmp / FP32_FILE, tmp / INT8_FILE, quantization)
-            _save(manifest, tmp)
+            _save(manifest, tmp, hashes)
             record = {**result.to_json(), **verify.drift(tmp, FP32_FILE, INT8_FILE, texts, langs, threads)}
             record["int8_min_cosine"] = int8_min_cosine
             manifest.quantization[INT8_FILE] = record
             if int8_min_cosine is not None and record["min_cosine"] < int8_min_cosine:
-                raise ModelError(f"{tmp.parent / name / INT8_FILE}: int8 drifts from fp32: min cosine "
+                raise ModelError(f"{target / INT8_FILE}: int8 drifts from fp32: min cosine "
                                  f"{record['min_cosine']:.4f} < {int8_min_cosine} on the sample; nothing "
                                  f"was written (change the quantisation settings or drop --int8)")
             if default == "int8":
                 manifest.onnx = INT8_FILE
-        _save(manifest, tmp)
+        _save(manifest, tmp, hashes)
     return target
 
 
@@ -101,7 +107,7 @@ def _optimum_export(src: str | Path, out: Path) -> None:
         main_export(str(src), output=str(out), task="feature-extraction", do_validation=False,
                     local_files_only=os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False"))
     except Exception as exc:  # Optimum/transformers raise many exception types; one clean line each
-        raise ModelError(f"{src}: ONNX export failed ({type(exc).__name__}: {verify._first_line(exc)})") from None
+        raise ModelError(f"{src}: ONNX export failed ({type(exc).__name__}: {verify.first_line(exc)})") from None
 
 
 def _take_graph(staging: Path, tmp: Path) -> None:
@@ -126,7 +132,7 @@ def _take_tokenizer(src: str | Path, staging: Path, tmp: Path) -> None:
         tokenizer = AutoTokenizer.from_pretrained(str(src), use_fast=True)
     except Exception as exc:  # conversion needs sentencepiece/protobuf for some models
         raise ModelError(f"{src}: no tokenizer.json and no fast tokenizer could be built "
-                         f"({verify._first_line(exc)})") from None
+                         f"({verify.first_line(exc)})") from None
     if not getattr(tokenizer, "is_fast", False):
         raise ModelError(f"{src}: no tokenizer.json and the tokenizer has no fast (tokenizers) version")
     tokenizer.save_pretrained(str(staging / "fast"))
@@ -200,8 +206,16 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def _save(manifest: Manifest, directory: Path) -> None:
-    """Hash every model file present and (re)write the manifest."""
-    names = [FP32_FILE, INT8_FILE, TOKENIZER_FILE]
-    manifest.files = {n: sha256_file(directory / n) for n in names if (directory / n).is_file()}
+def _save(manifest: Manifest, directory: Path, hashes: dict[str, tuple[int, int, str]]) -> None:
+    """Hash every model file present (re-hashing only changed files) and (re)write the manifest."""
+    manifest.files = {}
+    for name in (FP32_FILE, INT8_FILE, TOKENIZER_FILE):
+        path = directory / name
+        if not path.is_file():
+            continue
+        stat = path.stat()
+        cached = hashes.get(name)
+        if cached is None or cached[:2] != (stat.st_size, stat.st_mtime_ns):
+            cached = hashes[name] = (stat.st_size, stat.st_mtime_ns, sha256_file(path))
+        manifest.files[name] = cached[2]
     manifest.save(directory)

@@ -7,11 +7,12 @@ was chosen by measuring (see DEFAULT_SETTINGS); every knob is an argument and is
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import ModelError
+from .verify import first_line
 
 WeightType = Literal["qint8", "quint8"]
 
@@ -26,9 +27,6 @@ class QuantSettings:
     op_types: tuple[str, ...] = ("MatMul", "Gather")
     exclude_nodes: tuple[str, ...] = ()  # exact node names kept in fp32
     exclude_patterns: tuple[str, ...] = ()  # regexes searched in node names, e.g. r"/layer\.11/"
-
-    def with_(self, **changes: Any) -> "QuantSettings":
-        return replace(self, **changes)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -74,7 +72,7 @@ def quantize_file(src: str | Path, dst: str | Path, settings: QuantSettings = DE
     try:
         graph = onnx.load(str(src), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError and friends for a damaged file
-        raise ModelError(f"{src}: cannot read the ONNX graph ({_first_line(exc)})") from None
+        raise ModelError(f"{src}: cannot read the ONNX graph ({first_line(exc)})") from None
     names = [node.name for node in graph.graph.node]
     patterns = [re.compile(p) for p in settings.exclude_patterns]
     excluded = sorted({n for n in names if n in settings.exclude_nodes or any(p.search(n) for p in patterns)})
@@ -88,7 +86,7 @@ def quantize_file(src: str | Path, dst: str | Path, settings: QuantSettings = DE
                          reduce_range=settings.reduce_range, op_types_to_quantize=list(settings.op_types),
                          nodes_to_exclude=excluded)
     except Exception as exc:  # onnxruntime's quantiser raises plain exceptions of many kinds
-        raise ModelError(f"{src}: int8 quantisation failed ({type(exc).__name__}: {_first_line(exc)})") from None
+        raise ModelError(f"{src}: int8 quantisation failed ({type(exc).__name__}: {first_line(exc)})") from None
     counts: dict[str, int] = {}
     for node in onnx.load(str(dst), load_external_data=False).graph.node:
         if node.op_type in ("MatMulInteger", "DynamicQuantizeMatMul", "ConvInteger", "DequantizeLinear",
@@ -96,7 +94,3 @@ def quantize_file(src: str | Path, dst: str | Path, settings: QuantSettings = DE
             counts[node.op_type] = counts.get(node.op_type, 0) + 1
     return QuantResult(settings=settings, excluded=excluded, quantized_ops=counts)
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

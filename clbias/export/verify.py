@@ -79,7 +79,7 @@ def torch_embeddings(src: str | Path, tokenizer_file: Path, texts: Sequence[str]
     try:
         model = AutoModel.from_pretrained(str(src)).eval()
     except Exception as exc:  # transformers raises OSError/ValueError/... for a bad model dir
-        raise ModelError(f"{src}: torch cannot load the source model ({_first_line(exc)})") from None
+        raise ModelError(f"{src}: torch cannot load the source model ({first_line(exc)})") from None
     takes_types = "token_type_ids" in inspect.signature(model.forward).parameters
     out: dict[Kind, np.ndarray] = {}
     with torch.inference_mode():
@@ -162,6 +162,7 @@ def drift(model_dir: Path, base: str, other: str, texts: Sequence[str], langs: S
     return result
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, for one-line errors."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

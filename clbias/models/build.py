@@ -26,6 +26,7 @@ class BuildSpec:
     default_graph: str  # "fp32" or "int8": decided by `clbias models check` (numbers in README)
 
 
+DEFAULT_NAME = "multilingual-e5-small"
 KNOWN_MODELS = {
     "multilingual-e5-small": BuildSpec(
         name="multilingual-e5-small",
