@@ -32,3 +32,20 @@ def test_cache_files_are_plain_npy_without_pickles(tmp_path):
     for f in (tmp_path / "ns").glob("*.npy"):
         np.load(f, allow_pickle=False)
     assert not list((tmp_path / "ns").glob("*.tmp"))
+
+
+def test_atomic_dir_cleans_up_builds_of_killed_processes(tmp_path):
+    import subprocess
+    import sys
+
+    from clbias.io import atomic_dir
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    abandoned = tmp_path / f".model.partial-{dead.stdout.strip()}-abc"
+    abandoned.mkdir()
+    (abandoned / "model.onnx").write_bytes(b"half")
+    with atomic_dir(tmp_path / "model") as tmp:
+        (tmp / "model.onnx").write_bytes(b"whole")
+    assert not abandoned.exists()
+    assert (tmp_path / "model" / "model.onnx").read_bytes() == b"whole"
+    assert oct((tmp_path / "model").stat().st_mode & 0o777) != "0o700"

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import ClbiasError, ModelError
@@ -89,7 +90,7 @@ def run_check(args: argparse.Namespace) -> int:
     for l in result.languages:
         table.add_row(l.lang, str(l.n_texts), f"{l.min_cosine:.4f}", f"{l.median_cosine:.4f}",
                       "–" if l.top10_overlap is None else f"{l.top10_overlap:.3f}",
-                      "–" if l.max_metric_move is None else f"{l.max_metric_move:.2f}", l.worst or "",
+                      "–" if l.max_metric_move is None else f"{l.max_metric_move:.2f}", escape(l.worst or ""),
                       "✓" if l.ok else "✗")
     console = Console()
     console.print(table)

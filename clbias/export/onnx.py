@@ -18,6 +18,7 @@ from ..io import atomic_dir, sha256_file
 from ..runtime.manifest import POOLINGS, Manifest, Prefixes
 from . import verify
 from .quantize import DEFAULT_SETTINGS, QuantSettings, quantize_file
+from .quiet import quiet_frameworks
 
 FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
@@ -48,7 +49,7 @@ def export_model(src: str | Path, name: str, out_root: str | Path = Path("export
         raise ModelError(f"{src}: no non-blank verification texts given")
     target = Path(out_root) / name
     hashes: dict[str, tuple[int, int, str]] = {}
-    with atomic_dir(target) as tmp:
+    with quiet_frameworks(), atomic_dir(target) as tmp:
         staging = tmp / ".optimum"
         step(f"exporting {src} to ONNX")
         _optimum_export(src, staging)

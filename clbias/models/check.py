@@ -6,6 +6,7 @@ language's metrics move by more than `max_points` on the corpus.
 """
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..audit import AuditSettings, audit
-from ..corpus import load_corpus
+from ..corpus import Corpus, load_corpus
 from ..runtime.embed import embed_texts
 from ..runtime.encoder import Encoder
 
@@ -61,13 +62,20 @@ def check_int8(model_dir: Path, corpus_dir: Path, max_points: float = 1.0, threa
     a = Encoder.load(model_dir, onnx=fp32, threads=threads)
     b = Encoder.load(model_dir, onnx=int8, threads=threads, verify=False)
     corpus = load_corpus(corpus_dir)
-    report = audit(corpus, [a, b], AuditSettings(scenarios=["multi", "mono-same", "mono-cross"], bootstrap=200))
+    with tempfile.TemporaryDirectory(prefix="clbias-check-") as cache:  # embed each text once per graph
+        return _check(a, b, corpus, corpus_dir, max_points, fp32, int8, Path(cache))
+
+
+def _check(a: Encoder, b: Encoder, corpus: Corpus, corpus_dir: Path, max_points: float, fp32: str, int8: str,
+           cache: Path) -> Int8Check:
+    report = audit(corpus, [a, b], AuditSettings(scenarios=["multi", "mono-same", "mono-cross"], bootstrap=200,
+                                                 cache_dir=cache))
     base, other = report.models[0].name, report.models[1].name
     result = Int8Check(a.manifest.name, str(corpus_dir), fp32, int8, max_points)
     for lang in corpus.doc_langs:
         docs = [d.text for d in corpus.docs if d.lang == lang]
         queries = [q.text for q in corpus.queries if q.lang == lang]
-        cos = np.concatenate([_row_cos(embed_texts(a, t, kind)[0], embed_texts(b, t, kind)[0])
+        cos = np.concatenate([_row_cos(embed_texts(a, t, kind, cache)[0], embed_texts(b, t, kind, cache)[0])
                               for t, kind in ((docs, "passage"), (queries, "query")) if t])
         overlap = _top10_overlap(report, lang, base, other)
         moves = [(abs(d["diff"]), f"{r.name} {m}") for r in report.scenarios if r.query_lang == lang
