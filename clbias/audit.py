@@ -5,7 +5,7 @@ import os
 import platform
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
@@ -44,6 +44,7 @@ class AuditSettings:
     expand_translations: bool = True
     batch_size: int = 32
     cache_dir: Path | None = None
+    shift: bool = False  # add a `NAME+shift` variant for every model with a fitted training-free shift
 
     def metric_names(self) -> list[str]:
         names = [n.replace("@10", f"@{self.k}") for n in HEADLINE_METRICS]
@@ -199,7 +200,7 @@ def audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings |
     settings = settings or AuditSettings()
     if not encoders:
         raise ValueError("audit needs at least one model")
-    model_names = _unique_names([e.manifest.name for e in encoders])
+    model_names = model_labels(encoders)
     metric_names = settings.metric_names()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -223,6 +224,9 @@ def audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings |
     queries_needed = np.unique(np.concatenate([s.queries for s in scenarios])) if scenarios else None
     for encoder in encoders:
         embedded.append(embed_corpus(corpus, encoder, settings, progress, docs_needed, queries_needed))
+    infos = [model_info(e, n) for e, n in zip(encoders, model_names)]
+    if settings.shift:
+        model_names, embedded, infos = _with_shifted_variants(corpus, encoders, model_names, embedded, infos, notes)
     timings["embed_s"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     results: list[ScenarioResult] = []
@@ -256,7 +260,7 @@ def audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings |
     timings["score_s"] = time.perf_counter() - t1
     report = Report(
         corpus=_corpus_info(corpus, settings),
-        models=[model_info(e, n) for e, n in zip(encoders, model_names)],
+        models=infos,
         index=index_info,
         settings={"k": settings.k, "depth": settings.depth, "bootstrap": settings.bootstrap, "seed": settings.seed,
                   "scenarios": settings.scenarios, "langs": settings.langs, "index": settings.index,
@@ -269,12 +273,39 @@ def audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings |
     return report
 
 
-def _unique_names(names: list[str]) -> list[str]:
+def _with_shifted_variants(corpus: Corpus, encoders: Sequence[Encoder], names: list[str],
+                           embedded: list[EmbeddedCorpus], infos: list[ModelInfo], notes: list[str]
+                           ) -> tuple[list[str], list[EmbeddedCorpus], list[ModelInfo]]:
+    """The training-free shift moves only document vectors, at index time, so it reuses the embeddings."""
+    from .shift import load_shift
+
+    langs = [d.lang for d in corpus.docs]
+    names, embedded, infos = list(names), list(embedded), list(infos)
+    for encoder, name, emb, info in list(zip(encoders, names, embedded, infos)):
+        shift = load_shift(encoder.model_dir, encoder.onnx)
+        if shift is None:
+            notes.append(f"{name}: no shift fitted (run `clbias shift fit --model {encoder.model_dir} --pairs ...`)")
+            continue
+        names.append(f"{name}+shift")
+        embedded.append(EmbeddedCorpus(shift.apply(emb.docs, langs), emb.queries, emb.truncation))
+        infos.append(replace(info, name=f"{name}+shift", shift={"langs": shift.langs, "n_pairs": shift.n_pairs,
+                                                                "source": shift.source}))
+    return names, embedded, infos
+
+
+def graph_tag(onnx: str) -> str:
+    return {"model.onnx": "fp32", "model.int8.onnx": "int8"}.get(onnx, onnx.removesuffix(".onnx"))
+
+
+def model_labels(encoders: Sequence[Encoder]) -> list[str]:
+    """Model names for reports; the same model with two graphs becomes `name:fp32` and `name:int8`."""
+    names = [e.manifest.name for e in encoders]
+    labels = [n if names.count(n) == 1 else f"{n}:{graph_tag(e.onnx)}" for n, e in zip(names, encoders)]
     seen: Counter[str] = Counter()
     out = []
-    for n in names:
-        seen[n] += 1
-        out.append(n if seen[n] == 1 else f"{n}#{seen[n]}")
+    for label in labels:
+        seen[label] += 1
+        out.append(label if seen[label] == 1 else f"{label}#{seen[label]}")
     return out
 
 

@@ -134,7 +134,7 @@ def test_two_models_add_the_comparison_plot_and_delta_rows(two_models: Report) -
     for m in two_models.models:
         assert m.sha256 in text and m.name in text
     assert "model.int8.onnx" in text
-    assert "Δ tiny#2 − tiny" in text and "w/t/l" in text
+    assert "Δ tiny:int8 − tiny:fp32" in text and "w/t/l" in text
     assert "wins / ties / losses" in text
 
 

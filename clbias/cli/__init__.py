@@ -7,9 +7,9 @@ from typing import Sequence
 
 from .. import __version__
 from ..errors import ClbiasError
-from . import audit, embed, export, models, probes
+from . import audit, embed, export, models, probes, shift, train
 
-COMMANDS = (audit, embed, export, models, probes)
+COMMANDS = (audit, embed, export, models, probes, train, shift)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -39,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-expand-translations", action="store_true",
                    help="do not treat translations (same parallel_id) of a relevant document as relevant")
+    p.add_argument("--shift", action="store_true",
+                   help="also report each model with its training-free shift (clbias shift fit) applied to documents")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     p.add_argument("--cache-dir", type=Path, help="embedding cache (default ~/.cache/clbias or $CLBIAS_CACHE)")
     p.add_argument("--json", type=Path, help="write the report as JSON (schema clbias.audit/1)")
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     settings = AuditSettings(
         scenarios=args.scenario, langs=[l.strip() for l in args.langs.split(",")] if args.langs else None,
         k=args.k, depth=args.depth, index=args.index, hnsw=HnswParams(ef=args.ef), bootstrap=args.bootstrap,
-        seed=args.seed, expand_translations=not args.no_expand_translations,
+        seed=args.seed, expand_translations=not args.no_expand_translations, shift=args.shift,
         cache_dir=None if args.no_cache else (args.cache_dir or default_cache_dir()),
     )
     report = audit(corpus, encoders, settings, progress=None if args.quiet else RichProgress(console))

@@ -1,0 +1,137 @@
+"""`clbias train --base M --data triplets.jsonl --out DIR` and `clbias train data --from CORPUS --out FILE`."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from ..errors import ClbiasError, InputError
+from ..train.config import JSD_INPUTS, JSD_ONLY_WARNING, LOSSES, TrainConfig
+from ..train.data import DEFAULT_N
+
+DEFAULTS = TrainConfig()
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="align a model across languages (needs the train extra)",
+                       description="Fine-tune a Hugging Face encoder with sqrt-JSD + InfoNCE on (English query, "
+                                   "English passage, target passage) triplets; `clbias train data` builds them. "
+                                   "OUT is a Hugging Face model directory that `clbias export OUT` takes.")
+    p.add_argument("--base", help="multilingual-e5-small (models/NAME, prefixes from exported/NAME) or an HF dir")
+    p.add_argument("--data", type=Path, help="triplets JSONL: {q_en, p_en, p_tgt, lang}")
+    p.add_argument("--out", type=Path, help="output model directory (checkpoints are written here)")
+    p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out (same command and data)")
+    p.add_argument("--loss", choices=LOSSES, default=DEFAULTS.loss,
+                   help="jsd+nce (the paper), nce, nce-psg (NCE + doc-doc NCE instead of JSD), jsd (ablation only)")
+    p.add_argument("--jsd-input", choices=JSD_INPUTS, default=DEFAULTS.jsd_input,
+                   help="embeddings entering the softmax: before (raw) or after L2 normalisation")
+    p.add_argument("--tau", type=float, default=DEFAULTS.tau, help="InfoNCE temperature")
+    p.add_argument("--lr", type=float, default=DEFAULTS.lr)
+    p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    p.add_argument("--grad-accum", type=int, default=DEFAULTS.grad_accum,
+                   help="optimiser step every N batches (negatives stay within each batch)")
+    p.add_argument("--steps", type=int, help="optimiser steps (default: --epochs passes over the data)")
+    p.add_argument("--epochs", type=float, default=DEFAULTS.epochs)
+    p.add_argument("--warmup", type=float, default=DEFAULTS.warmup, help="linear warm-up, fraction of the steps")
+    p.add_argument("--max-length", type=int, default=DEFAULTS.max_length)
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    p.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=DEFAULTS.freeze_embeddings,
+                   help="keep the word-embedding table fixed (default: on)")
+    p.add_argument("--save-every", type=int, default=DEFAULTS.save_every, help="checkpoint every N steps")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=DEFAULTS.device)
+    p.add_argument("--query-prefix", help="override the base manifest's query prefix")
+    p.add_argument("--passage-prefix", help="override the base manifest's passage prefix")
+    p.set_defaults(run=run)
+    tsub = p.add_subparsers(dest="train_command")
+    d = tsub.add_parser("data", help="build training triplets from a probe set's training units",
+                        description="Read CORPUS/<split>.jsonl ({parallel_id, texts, queries}) and write triplets "
+                                    "balanced over target languages; refuses units the evaluation corpus uses.")
+    d.add_argument("--from", dest="source", type=Path, required=True, help="probe-set directory")
+    d.add_argument("--split", default="train")
+    d.add_argument("--out", type=Path, required=True)
+    d.add_argument("--langs", help="comma-separated target languages (default: all in the units)")
+    d.add_argument("--n", type=int, default=DEFAULT_N, help="number of triplets")
+    d.add_argument("--seed", type=int, default=0)
+    d.set_defaults(run=run_data)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(loss=args.loss, jsd_input=args.jsd_input, tau=args.tau, lr=args.lr, batch_size=args.batch_size,
+                       grad_accum=args.grad_accum, steps=args.steps, epochs=args.epochs, warmup=args.warmup,
+                       max_length=args.max_length, seed=args.seed, freeze_embeddings=args.freeze_embeddings,
+                       save_every=args.save_every, device=args.device)
+
+
+class TrainProgress:
+    """A Rich bar with the loss components of the latest step."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._progress: Progress | None = None
+        self._task = None
+
+    def start(self, total: int, done: int) -> None:
+        self._progress = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(),
+                                  TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                                  console=self.console)
+        self._progress.start()
+        self._task = self._progress.add_task("training", total=total, completed=done, losses="")
+
+    def step(self, step: int, losses: dict[str, float]) -> None:
+        if self._progress is not None and self._task is not None:
+            text = " ".join(f"{k} {v:.4f}" for k, v in losses.items())
+            self._progress.update(self._task, completed=step, losses=text)
+
+    def finish(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def run(args: argparse.Namespace) -> int:
+    missing = [f"--{name}" for name in ("base", "data", "out") if getattr(args, name) is None]
+    if missing:
+        raise InputError(f"clbias train needs {', '.join(missing)} (or `clbias train data ...`)")
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        raise ClbiasError(f"training needs the train extra: pip install -e \".[train]\" ({exc})") from None
+    import warnings
+
+    from ..train import resolve_base, train
+
+    console = Console(stderr=True)
+    config = config_from_args(args)
+    base = resolve_base(args.base, args.query_prefix, args.passage_prefix)
+    if config.loss == "jsd":
+        console.print(f"[yellow]warning:[/yellow] {JSD_ONLY_WARNING}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = train(args.data, args.out, base, config, resume=args.resume, progress=TrainProgress(console))
+    if result.step == result.resumed_from:
+        console.print(f"{args.out}: already complete at step {result.step}/{result.total_steps}")
+        return 0
+    losses = ", ".join(f"{k} {v:.4f}" for k, v in result.losses.items())
+    speed = f"{result.seconds_per_step:.2f} s/step" if result.seconds_per_step else ""
+    console.print(f"trained {args.out}: steps {result.resumed_from}->{result.step} of {result.total_steps} on "
+                  f"{result.device} ({speed}); mean {losses}; {result.truncated} texts cut to the max length")
+    console.print(f"next: clbias export {args.out} --name {args.out.name} --int8")
+    return 0
+
+
+def run_data(args: argparse.Namespace) -> int:
+    from ..train.data import build_triplets, write_triplets
+
+    langs = [lang.strip() for lang in args.langs.split(",") if lang.strip()] if args.langs else None
+    triplets, summary = build_triplets(args.source, args.split, langs, args.n, args.seed)
+    write_triplets(args.out, triplets)
+    console = Console(stderr=True)
+    per_lang = ", ".join(f"{lang} {count}" for lang, count in summary["per_lang"].items())
+    console.print(f"wrote {args.out}: {summary['written']} triplets from {summary['distinct_units']} units ({per_lang})")
+    if summary["short"]:
+        short = ", ".join(f"{lang} {n}" for lang, n in summary["short"].items())
+        console.print(f"[yellow]note:[/yellow] fewer units than requested for: {short}")
+    return 0
