@@ -98,7 +98,7 @@ def main() -> None:
                   f"({', '.join(corpus.doc_langs)})", "",
                   f"- queries: {corpus.meta.get('query_derivation', 'given')}",
                   f"- parallel: {corpus.meta.get('parallel', 'unknown')}; results hold *on this probe set*",
-                  f"- models: " + "; ".join(f"`{m.name}` = {m.onnx} sha256 `{m.sha256}`" for m in report.models),
+                  "- models: " + "; ".join(f"`{m.name}` = {m.onnx} sha256 `{m.sha256}`" for m in report.models),
                   f"- clbias {env['clbias']}, onnxruntime {env['onnxruntime']}, tokenizers {env['tokenizers']}, "
                   f"numpy {env['numpy']}, threads {env['threads']}, index {report.index.get('kind')}, "
                   f"bootstrap 1000 (seed 0), 95% CI in brackets; wall {seconds:.0f} s", ""]

@@ -177,7 +177,6 @@ def language_gaps(corpus: Corpus, results: list[ScenarioResult], model: str, nam
 
 
 def environment(threads: int) -> dict[str, Any]:
-    import hnswlib  # noqa: F401  (version via metadata below)
     import onnxruntime
     import tokenizers
     from importlib.metadata import PackageNotFoundError, version

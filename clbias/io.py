@@ -96,6 +96,18 @@ def _remove_abandoned(target: Path) -> None:
             shutil.rmtree(partial, ignore_errors=True)
 
 
+def read_json_object(path: str | Path, error: type[Exception], what: str = "cannot read") -> dict[str, Any]:
+    """A JSON file that must hold an object; any problem raises `error` with a one-line message."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: {what} ({exc})") from None
+    if not isinstance(data, dict):
+        raise error(f"{path}: expected a JSON object")
+    return data
+
+
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line_number, object) for each non-blank line; bad lines raise a located InputError."""
     path = Path(path)

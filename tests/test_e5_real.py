@@ -96,7 +96,7 @@ def test_int8_vs_fp32_per_language_on_the_example(e5_model_dir):
 
 def test_real_model_finds_translations_and_reports_the_example(e5_model_dir, tmp_path):
     from clbias.corpus import load_corpus
-    from clbias.scenarios import build_scenarios
+
 
     report = audit_corpus(EXAMPLE, [e5_model_dir], bootstrap=200, scenarios=["multi", "mono-same"],
                           cache_dir=tmp_path / "cache")

@@ -6,11 +6,8 @@ cached across sessions, keyed by the source file and the converter's code.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
-import os
-import shutil
 import struct
 import subprocess
 import sys

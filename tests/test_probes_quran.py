@@ -2,19 +2,19 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tarfile
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from npm_sources import npm_tarball
 
 from clbias.cli import main
 from clbias.corpus import load_corpus
 from clbias.errors import InputError
 from clbias.probes import common
-from clbias.probes.common import fetch_npm_tarball, npm_tarball_path
+
 from clbias.probes.quran import (PASSAGE_MIN_EN_CHARS, QURAN_LANGS, QURAN_PACKAGE, QURAN_VERSION, Book,
                                  build_quran, clean_verse, derive_units, source_file, split_units)
 
@@ -38,14 +38,7 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="session")
 def quran_tarball() -> Path:
-    """The `npm pack quran-json@3.1.2` tarball, fetched into ~/.cache/clbias when missing (a failure under CI)."""
-    cached = npm_tarball_path(QURAN_PACKAGE, QURAN_VERSION)
-    if cached.is_file() or shutil.which("npm"):
-        return fetch_npm_tarball(QURAN_PACKAGE, QURAN_VERSION)
-    message = f"npm is not installed and {cached} is missing: cannot build the Quran probe set"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    return npm_tarball(QURAN_PACKAGE, QURAN_VERSION, "the Quran probe set")
 
 
 @pytest.fixture(scope="session")

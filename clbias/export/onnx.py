@@ -6,7 +6,6 @@ been shown to match torch, so a failed or killed export never leaves a directory
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from importlib import metadata
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import ModelError
-from ..io import atomic_dir, sha256_file
+from ..io import atomic_dir, read_json_object, sha256_file
 from ..runtime.manifest import POOLINGS, Manifest, Prefixes
 from . import verify
 from .quantize import DEFAULT_SETTINGS, QuantSettings, quantize_file
@@ -144,13 +143,7 @@ def _take_tokenizer(src: str | Path, staging: Path, tmp: Path) -> None:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{path}: cannot read ({exc})") from None
-    if not isinstance(data, dict):
-        raise ModelError(f"{path}: expected a JSON object")
-    return data
+    return read_json_object(path, ModelError)
 
 
 def _max_length(src: str | Path, staging: Path, config: dict[str, Any]) -> int:

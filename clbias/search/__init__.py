@@ -4,7 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
 
 from .exact import full_scores, rank_order, ranks_of
 from .hnsw import HnswIndex, HnswParams

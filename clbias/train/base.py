@@ -6,13 +6,13 @@ training run's, or that of its export under exported/NAME), or are given explici
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ModelError
+from ..io import read_json_object
 from ..registry_paths import exported_root, hf_root
 from ..runtime.manifest import MANIFEST_NAME, POOLINGS, Prefixes
 
@@ -97,10 +97,4 @@ def _find_manifest(hf_dir: Path, name: str, by_name: bool) -> Path | None:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{path}: malformed manifest ({exc})") from None
-    if not isinstance(data, dict):
-        raise ModelError(f"{path}: expected a JSON object")
-    return data
+    return read_json_object(path, ModelError, "malformed manifest")
