@@ -3,6 +3,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -195,3 +196,17 @@ def test_bad_corpus_from_a_real_process_has_no_traceback(case, tmp_path, tiny_mo
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr and str(root) in lines[0], proc.stderr
     assert not out.exists()
+
+
+def test_hnsw_audit_reports_recall_and_keeps_deep_metrics_exact(tmp_path, tiny_model_dir):
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "udhr"
+    common = dict(bootstrap=50, cache_dir=tmp_path / "cache", scenarios=["multi"], langs=["de", "zh"])
+    exact = audit_corpus(example, [tiny_model_dir], index="exact", **common)
+    approx = audit_corpus(example, [tiny_model_dir], index="hnsw", **common)
+    assert exact.index["kind"] == "exact" and exact.index["recall_vs_exact"] is None
+    assert approx.index["kind"] == "hnsw" and 0.9 <= approx.index["recall_vs_exact"] <= 1.0
+    assert approx.index["params"]["ef"] >= 100
+    for a, b in zip(exact.scenarios, approx.scenarios):
+        for key in ("max_r", "max_r_norm", "complete@10", "eir", "ndcg@10"):  # read exact ranks either way
+            assert a.metrics[key] == b.metrics[key], key
