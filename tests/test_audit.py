@@ -210,3 +210,10 @@ def test_hnsw_audit_reports_recall_and_keeps_deep_metrics_exact(tmp_path, tiny_m
     for a, b in zip(exact.scenarios, approx.scenarios):
         for key in ("max_r", "max_r_norm", "complete@10", "eir", "ndcg@10"):  # read exact ranks either way
             assert a.metrics[key] == b.metrics[key], key
+
+
+@pytest.mark.parametrize("langs, message", [("de,xx", "unknown language code 'xx'"), ("fr", "'fr' is not a document")])
+def test_bad_langs_option(corpus_dir, tiny_model_dir, capsys, langs, message):
+    assert run_cli("audit", corpus_dir, "--model", tiny_model_dir, "--langs", langs, "--no-cache", "--quiet") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and "--langs" in err[0]

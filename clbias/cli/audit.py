@@ -18,6 +18,7 @@ from ..runtime.cache import default_cache_dir
 from ..scenarios import SCENARIO_KINDS
 from ..search import HnswParams
 from ..io import write_text_atomic
+from ..langs import normalize_lang
 from .common import add_model_options, load_encoders
 from .progress import RichProgress
 
@@ -53,15 +54,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+def parse_langs(text: str, available: list[str]) -> list[str]:
+    langs = []
+    for raw in (part.strip() for part in text.split(",") if part.strip()):
+        lang = normalize_lang(raw)
+        if lang is None:
+            raise InputError(f"unknown language code {raw!r}", field="--langs")
+        if lang not in available:
+            raise InputError(f"{lang!r} is not a document language of the corpus ({', '.join(available)})",
+                             field="--langs")
+        langs.append(lang)
+    return langs
+
+
 def run(args: argparse.Namespace) -> int:
     console = Console(stderr=False)
     gates = parse_gates(args.fail_if) if args.fail_if else []
     if args.k < 1 or args.depth < 1:
         raise InputError("must be >= 1", field="--k/--depth")
     corpus = load_corpus(args.corpus, args.split)
+    langs = parse_langs(args.langs, corpus.doc_langs) if args.langs else None
     encoders = load_encoders(args, console, default=DEFAULT_MODEL)
     settings = AuditSettings(
-        scenarios=args.scenario, langs=[l.strip() for l in args.langs.split(",")] if args.langs else None,
+        scenarios=args.scenario, langs=langs,
         k=args.k, depth=args.depth, index=args.index, hnsw=HnswParams(ef=args.ef), bootstrap=args.bootstrap,
         seed=args.seed, expand_translations=not args.no_expand_translations, shift=args.shift,
         cache_dir=None if args.no_cache else (args.cache_dir or default_cache_dir()),
