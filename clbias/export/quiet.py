@@ -23,6 +23,12 @@ def quiet_frameworks() -> Iterator[None]:
     except ImportError:
         pass
     try:
+        from optimum.utils import logging as optimum_logging
+
+        optimum_logging.set_verbosity_error()  # configures (and would otherwise reset) optimum's root logger
+    except ImportError:
+        pass
+    try:
         for lg in loggers:
             lg.setLevel(logging.ERROR)
         with warnings.catch_warnings():
