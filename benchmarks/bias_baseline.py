@@ -22,21 +22,24 @@ from clbias.corpus import load_corpus  # noqa: E402
 from clbias.io import write_text_atomic  # noqa: E402
 from clbias.registry_paths import resolve_model  # noqa: E402
 from clbias.report.model import Report  # noqa: E402
+from clbias.runtime.cache import default_cache_dir  # noqa: E402
 from clbias.runtime.encoder import Encoder  # noqa: E402
 
 METRICS = ("max_r", "max_r_norm", "complete@10", "eir", "ndcg@10")
 CACHE = Path.home() / ".cache" / "clbias"
+# Quran pools on this 2-core machine: Arabic, Chinese, Russian, an Indic language (Bengali), Swedish + English
+QURAN_LANGS = ["ar", "zh", "ru", "bn", "sv"]
 
 
-def probe_sets(quick: bool) -> dict[str, Path]:
-    sets = {"udhr": REPO / "examples" / "udhr"}
+def probe_sets(quick: bool) -> dict[str, tuple[Path, list[str] | None]]:
+    sets: dict[str, tuple[Path, list[str] | None]] = {"udhr": (REPO / "examples" / "udhr", None)}
     if not quick:
         quran = CACHE / "probes" / "quran"
         if not (quran / "corpus.jsonl").is_file():
             from clbias.probes import QURAN_PACKAGE, QURAN_VERSION, build_quran, fetch_npm_tarball
 
             build_quran(fetch_npm_tarball(QURAN_PACKAGE, QURAN_VERSION), quran)
-        sets["quran"] = quran
+        sets["quran"] = (quran, QURAN_LANGS)
     return sets
 
 
@@ -87,15 +90,15 @@ def main() -> None:
     lines = ["# Bias baseline of the default model", "",
              f"Command: `python benchmarks/bias_baseline.py{' --quick' if args.quick else ''}`  ",
              f"Date: {time.strftime('%Y-%m-%d')}"]
-    for name, path in probe_sets(args.quick).items():
+    for name, (path, langs) in probe_sets(args.quick).items():
         corpus = load_corpus(path)
         t0 = time.perf_counter()
-        report = audit(corpus, encoders, AuditSettings(scenarios=["multi", "mono-same", "mono-cross"], bootstrap=1000,
-                                                       seed=0, cache_dir=CACHE / "embeddings"))
+        report = audit(corpus, encoders, AuditSettings(scenarios=["multi", "mono-same", "mono-cross"], langs=langs,
+                                                       bootstrap=1000, seed=0, cache_dir=default_cache_dir()))
         seconds = time.perf_counter() - t0
         env = report.environment
         lines += ["", f"## {name}: {len(corpus.docs)} documents, {len(corpus.queries)} queries "
-                  f"({', '.join(corpus.doc_langs)})", "",
+                  f"({', '.join(corpus.doc_langs)}); pools audited: en + {', '.join(langs or corpus.doc_langs)}", "",
                   f"- queries: {corpus.meta.get('query_derivation', 'given')}",
                   f"- parallel: {corpus.meta.get('parallel', 'unknown')}; results hold *on this probe set*",
                   "- models: " + "; ".join(f"`{m.name}` = {m.onnx} sha256 `{m.sha256}`" for m in report.models),
