@@ -14,6 +14,11 @@ import numpy as np
 
 from .metrics.types import PoolInfo, QueryRun
 from .search import HnswIndex, HnswParams, IndexKind, choose_index, full_scores, rank_order, ranks_of
+from .search.exact import rank_order_presorted
+
+# Score cells (queries x pool) held per batch; a batch keeps three such float32 matrices (scores, a masked
+# copy, a sorted copy), so this bounds the transient memory to about 3 x 16 MB whatever the pool size.
+MAX_CHUNK_CELLS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -33,16 +38,22 @@ def retrieve(query_vecs: np.ndarray, doc_vecs: np.ndarray, qids: list[str], qlan
     kind = choose_index(index, pool.size)
     depth = min(depth, pool.size)
     graph = HnswIndex.build(doc_vecs, hnsw) if kind == "hnsw" else None
-    langs = pool.langs
-    lang_masks = {lang: langs == lang for lang in np.unique(langs)}
+    lang_names, lang_codes = np.unique(pool.langs, return_inverse=True)
+    lang_cols = [np.flatnonzero(lang_codes == j) for j in range(len(lang_names))]
+    lang_sizes = np.array([c.size for c in lang_cols])
+    width = max(1, pool.size)
+    chunk = max(1, min(chunk, MAX_CHUNK_CELLS // width))
     runs: list[QueryRun] = []
     hits = 0.0
     for start in range(0, len(query_vecs), chunk):
         scores = full_scores(query_vecs[start:start + chunk], doc_vecs)
-        for i in range(scores.shape[0]):
+        n = scores.shape[0]
+        for i in range(n):
             if excluded and excluded[start + i].size:
                 scores[i, excluded[start + i]] = -np.inf
-        exact_top = rank_order(scores, depth)
+        ranked = np.sort(scores, axis=1)
+        with_nan = np.isnan(scores).any(axis=1)
+        exact_top = rank_order(scores, depth) if with_nan.any() else rank_order_presorted(scores, ranked, depth)
         if graph is not None:
             extra = max((e.size for e in excluded[start:start + chunk]), default=0) if excluded else 0
             top, _ = graph.search(query_vecs[start:start + chunk], depth + extra, threads)
@@ -52,23 +63,31 @@ def retrieve(query_vecs: np.ndarray, doc_vecs: np.ndarray, qids: list[str], qlan
             hits += sum(len(np.intersect1d(top[i, :kk], exact_top[i, :kk])) / kk for i in range(len(top)))
         else:
             top = exact_top
-        for i in range(scores.shape[0]):
+        # Best irrelevant document per language for the whole chunk: relevant and excluded documents are
+        # masked to -inf, a language with no document left is skipped (counted, not inferred from scores).
+        parts = list(relevant[start:start + n]) + (list(excluded[start:start + n]) if excluded else [])
+        owner = np.repeat(np.tile(np.arange(n), len(parts) // n), [p.size for p in parts])
+        cells = np.unique(owner * width + np.concatenate(parts).astype(np.int64)) if parts else np.empty(0, np.int64)
+        hidden_rows, hidden_docs = np.divmod(cells, width)
+        masked = scores.copy()
+        masked[hidden_rows, hidden_docs] = -np.inf
+        n_langs = lang_sizes.size
+        left = lang_sizes - np.bincount(hidden_rows * n_langs + lang_codes[hidden_docs],
+                                        minlength=n * n_langs).reshape(n, n_langs)
+        best_doc = np.empty((n, n_langs), dtype=np.int64)
+        for j, cols in enumerate(lang_cols):
+            best_doc[:, j] = cols[np.argmax(masked[:, cols], axis=1)]  # first index among ties
+        for i in range(n):
             qn = start + i
             row = scores[i]
             rel = relevant[qn]
-            irrelevant = np.ones(pool.size, dtype=bool)
-            irrelevant[rel] = False
-            if excluded:
-                irrelevant[excluded[qn]] = False
-            best_irr: dict[str, int] = {}
-            for lang, mask in lang_masks.items():
-                candidates = np.flatnonzero(mask & irrelevant)
-                if candidates.size:
-                    best = candidates[np.argmax(row[candidates])]  # first index among ties
-                    best_irr[str(lang)] = int(ranks_of(row, np.array([best]))[0])
+            present = np.flatnonzero(left[i] > 0)
+            targets = np.concatenate([rel, best_doc[i, present]])
+            ranks = ranks_of(row, targets) if with_nan[i] else _sorted_ranks(row, ranked[i], targets)
+            best_irr = {str(lang_names[j]): int(r) for j, r in zip(present, ranks[rel.size:])}
             head = top[i][~np.isin(top[i], excluded[qn])] if excluded else top[i]
             runs.append(QueryRun(qid=qids[qn], lang=qlangs[qn], top=head, top_scores=row[head],
-                                 relevant=rel, relevant_ranks=ranks_of(row, rel), relevant_scores=row[rel],
+                                 relevant=rel, relevant_ranks=ranks[:rel.size], relevant_scores=row[rel],
                                  best_irrelevant_rank=best_irr))
     params: dict[str, Any] = {"depth": depth}
     recall = None
@@ -77,6 +96,18 @@ def retrieve(query_vecs: np.ndarray, doc_vecs: np.ndarray, qids: list[str], qlan
                       build_threads=hnsw.build_threads, space="ip")
         recall = hits / max(1, len(query_vecs))
     return RetrievalResult(runs, kind, params, recall)
+
+
+def _sorted_ranks(row: np.ndarray, ranked: np.ndarray, docs: np.ndarray) -> np.ndarray:
+    """`ranks_of(row, docs)` from the row sorted ascending (no NaN): 1 + the number of higher scores, and
+    the exact tie-break by pool index only for the rare documents whose score another document shares."""
+    s = row[docs]
+    right = np.searchsorted(ranked, s, side="right")
+    ranks = (ranked.size - right + 1).astype(np.int64)
+    tied = right - np.searchsorted(ranked, s, side="left") > 1
+    if tied.any():
+        ranks[tied] = ranks_of(row, docs[tied])
+    return ranks
 
 
 def _drop_excluded(top: np.ndarray, excluded: tuple[np.ndarray, ...], depth: int) -> np.ndarray:

@@ -49,3 +49,11 @@ def test_atomic_dir_cleans_up_builds_of_killed_processes(tmp_path):
     assert not abandoned.exists()
     assert (tmp_path / "model" / "model.onnx").read_bytes() == b"whole"
     assert oct((tmp_path / "model").stat().st_mode & 0o777) != "0o700"
+
+
+def test_keys_ending_in_a_zero_byte_hit_the_cache(tmp_path):
+    text = next(f"text {i}" for i in range(10_000) if text_key(f"text {i}").endswith(b"\x00"))
+    cache = EmbeddingCache(tmp_path, "ns")
+    cache.store([text_key(text)], np.ones((1, 2), np.float32))
+    hit, found = EmbeddingCache(tmp_path, "ns").lookup([text_key(text)])
+    assert hit.tolist() == [True] and np.array_equal(found, np.ones((1, 2), np.float32))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -89,13 +90,37 @@ def _percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float,
     return float(low), float(high)
 
 
+@lru_cache(maxsize=4)
+def _seeded_resamples(n: int, n_resamples: int, seed: int) -> tuple[np.ndarray, ...]:
+    """The index chunks `_bootstrap_means` draws from a fresh generator seeded with `seed`, drawn the same
+    way (so the means are identical) and kept: an audit asks for them once per metric and scenario, and
+    the metrics of a scenario mostly share n. Stored as int32, read-only."""
+    rng = np.random.default_rng(seed)
+    rows_per_chunk = max(1, _MAX_RESAMPLE_CELLS // n)
+    chunks = []
+    for start in range(0, n_resamples, rows_per_chunk):
+        chunk = rng.integers(0, n, size=(min(start + rows_per_chunk, n_resamples) - start, n)).astype(np.int32)
+        chunk.flags.writeable = False
+        chunks.append(chunk)
+    return tuple(chunks)
+
+
+def _seeded_bootstrap_means(values: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
+    """`_bootstrap_means(values, n_resamples, np.random.default_rng(seed))`, with the draws cached when
+    they are small (at most _MAX_RESAMPLE_CELLS indices)."""
+    n = values.size
+    if n * n_resamples > _MAX_RESAMPLE_CELLS:
+        return _bootstrap_means(values, n_resamples, np.random.default_rng(seed))
+    return np.concatenate([values[chunk].mean(axis=1) for chunk in _seeded_resamples(n, n_resamples, seed)])
+
+
 def bootstrap_ci(values: np.ndarray, *, confidence: float = DEFAULT_CONFIDENCE,
                  n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> Estimate | None:
     """Mean of the applicable values with a percentile-bootstrap interval; None if none applies."""
     sample = _applicable(values)
     if sample.size == 0:
         return None
-    means = _bootstrap_means(sample, n_resamples, np.random.default_rng(seed))
+    means = _seeded_bootstrap_means(sample, n_resamples, seed)
     low, high = _percentile_interval(means, confidence)
     return Estimate(float(sample.mean()), low, high, int(sample.size), confidence)
 

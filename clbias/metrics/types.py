@@ -8,6 +8,7 @@ language) are exact even when `top` came from an approximate index.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -25,7 +26,13 @@ class PoolInfo:
         return int(self.doc_ids.shape[0])
 
     def lang_share(self, lang: str) -> float:
-        return float(np.mean(self.langs == lang)) if self.size else 0.0
+        return self._lang_shares.get(lang, 0.0)
+
+    @cached_property
+    def _lang_shares(self) -> dict[str, float]:
+        """Share of each language, counted once per pool (metrics ask for it on every query)."""
+        langs, counts = np.unique(self.langs, return_counts=True)
+        return {str(lang): int(count) / self.size for lang, count in zip(langs, counts)}
 
 
 @dataclass(frozen=True)

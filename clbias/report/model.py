@@ -8,7 +8,7 @@ JSON schema `clbias.audit/1` (names fixed, fields may be added):
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 REPORT_SCHEMA = "clbias.audit/1"
@@ -98,8 +98,12 @@ class Report:
         return self.models[0]
 
     def to_json(self, per_query: bool = False) -> dict[str, Any]:
+        # Rankings (`run`) are for TREC files; copying them through asdict would dominate a warm re-audit.
+        slim = replace(self, scenarios=[
+            replace(s, by_model={m: replace(sc, run=[], per_query=sc.per_query if per_query else {})
+                                 for m, sc in s.by_model.items()}) for s in self.scenarios])
         data: dict[str, Any] = {"schema": self.schema, "model": asdict(self.model)}
-        body = asdict(self)
+        body = asdict(slim)
         body.pop("schema")
         for scenario in body["scenarios"]:
             for scores in scenario["by_model"].values():

@@ -2,8 +2,10 @@
 
 Entries are keyed by (model sha256, the full text the model sees, i.e. prefix + text). Each namespace
 (model hash + prefix + max length + pooling) is a folder of append-only shards: `NNNNNN.keys.npy`
-(16-byte blake2b digests) and `NNNNNN.vecs.npy` (float32 rows). Shards are written to a temp path
-and renamed, so a crash never leaves a half shard; they are read with allow_pickle=False.
+(16-byte blake2b digests), `NNNNNN.vecs.npy` (float32 rows) and `NNNNNN.ntok.npy` (int64, the tokens each
+text needed before truncation, so that a fully cached text needs no tokenizer; shards written before it
+existed simply have no token counts). Shards are written to a temp path and renamed, keys last, so a crash
+never leaves a half shard; they are read with allow_pickle=False.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ class EmbeddingCache:
         self.dir = Path(root) / namespace
         self._index: dict[bytes, tuple[int, int]] | None = None
         self._vectors: list[np.ndarray] = []
+        self._counts: list[np.ndarray | None] = []
 
     @staticmethod
     def namespace(model_sha256: str, prefix: str, max_length: int, pooling: str, normalize: bool) -> str:
@@ -44,6 +47,7 @@ class EmbeddingCache:
             return self._index
         index: dict[bytes, tuple[int, int]] = {}
         self._vectors = []
+        self._counts = []
         if self.dir.is_dir():
             for keys_file in sorted(self.dir.glob("*.keys.npy")):
                 vecs_file = keys_file.with_name(keys_file.name.replace(".keys.npy", ".vecs.npy"))
@@ -53,9 +57,16 @@ class EmbeddingCache:
                 vecs = np.load(vecs_file, allow_pickle=False, mmap_mode="r")
                 if keys.shape[0] != vecs.shape[0]:
                     continue
+                counts_file = keys_file.with_name(keys_file.name.replace(".keys.npy", ".ntok.npy"))
+                counts = np.load(counts_file, allow_pickle=False) if counts_file.is_file() else None
                 shard = len(self._vectors)
                 self._vectors.append(vecs)
-                index.update(zip(keys.view(f"S{DIGEST}").ravel().tolist(), ((shard, r) for r in range(len(keys)))))
+                self._counts.append(counts if counts is not None and counts.shape == (len(keys),) else None)
+                # Slices of the raw bytes, not a bytes-dtype view: numpy strips trailing NULs from `S16`
+                # items, and 1 digest in 256 ends in one (those texts never hit the cache).
+                raw = np.ascontiguousarray(keys, dtype=np.uint8).tobytes()
+                digests = (raw[i:i + DIGEST] for i in range(0, len(raw), DIGEST))
+                index.update(zip(digests, ((shard, r) for r in range(len(keys)))))
         self._index = index
         return index
 
@@ -75,7 +86,17 @@ class EmbeddingCache:
             out[sel] = self._vectors[shard][rows[sel]]
         return hit, out
 
-    def store(self, keys: list[bytes], vectors: np.ndarray) -> None:
+    def token_counts(self, keys: list[bytes]) -> np.ndarray:
+        """Tokens each text needed before truncation, as stored with its vector; -1 where unknown."""
+        index = self._load()
+        out = np.full(len(keys), -1, dtype=np.int64)
+        for i, key in enumerate(keys):
+            loc = index.get(key)
+            if loc is not None and self._counts[loc[0]] is not None:
+                out[i] = self._counts[loc[0]][loc[1]]  # type: ignore[index]
+        return out
+
+    def store(self, keys: list[bytes], vectors: np.ndarray, n_tokens: np.ndarray | None = None) -> None:
         if not keys:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -86,6 +107,10 @@ class EmbeddingCache:
         with atomic_path(self.dir / f"{stem}.vecs.npy") as tmp:
             with open(tmp, "wb") as fh:
                 np.save(fh, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
+        if n_tokens is not None:
+            with atomic_path(self.dir / f"{stem}.ntok.npy") as tmp:
+                with open(tmp, "wb") as fh:
+                    np.save(fh, np.asarray(n_tokens, dtype=np.int64), allow_pickle=False)
         with atomic_path(self.dir / f"{stem}.keys.npy") as tmp:
             with open(tmp, "wb") as fh:
                 np.save(fh, key_array, allow_pickle=False)

@@ -3,16 +3,32 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Callable, Literal, Sequence
 
 import numpy as np
 
 from ..errors import ModelError
 from .manifest import Manifest, load_manifest
 
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
 Kind = Literal["query", "passage", "raw"]
 FEEDABLE_INPUTS = {"input_ids", "attention_mask", "token_type_ids"}
+# Padded tokens per graph call. Large batches spill the activations out of cache and pad more: on real
+# multilingual passages 2048 ran 1.2x faster than 16384 (fp32 and int8); smaller calls pay per-call overhead.
+# With threads that do not spin (below): 1.6x fp32, 2.3x int8 (benchmarks/results/embed.md).
+MAX_BATCH_TOKENS = 2048
+# Attention cells (texts x length^2) per graph call: the attention scores of a call are texts x 12 heads x
+# length^2 floats, so long texts go in small batches (1 x 512 tokens, 16 x 128). The onnxruntime arena keeps
+# the largest call's activations for the session's lifetime: peak RSS of a cold int8 audit of examples/udhr
+# 610 -> 572 MB with this cap (benchmarks/memory.py).
+MAX_BATCH_ATTENTION = 2048 * 128
+# Texts per tokenizer call: all Encoding objects of a call are alive at once (218 MB for 11k passages in one
+# call, 60 MB in calls of 1024), and the batches stay large enough for the tokenizer's own threads.
+TOKENIZE_CHUNK = 1024
 
 
 @dataclass(frozen=True)
@@ -32,7 +48,6 @@ class Encoder:
 
     def __init__(self, model_dir: Path, manifest: Manifest, onnx: str, threads: int) -> None:
         import onnxruntime as ort
-        from tokenizers import Tokenizer
 
         self.model_dir = model_dir
         self.manifest = manifest
@@ -43,6 +58,9 @@ class Encoder:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle worker threads sleep instead of spinning: on a small shared machine spinning steals the core
+        # the other thread needs (fp32 passages 1.2x slower with spinning; benchmarks/results/embed.md).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(str(model_dir / onnx), options, providers=["CPUExecutionProvider"])
@@ -57,10 +75,6 @@ class Encoder:
         if manifest.output_name not in outputs:
             raise ModelError(f"{model_dir / 'clbias.json'}: field 'output_name': {manifest.output_name!r} "
                              f"is not a graph output ({outputs})")
-        self.tokenizer = Tokenizer.from_file(str(model_dir / manifest.tokenizer))
-        self.tokenizer.no_padding()
-        self.tokenizer.no_truncation()
-        self.pad_id = self._pad_id()
 
     @classmethod
     def load(cls, model_dir: str | Path, onnx: str | None = None, threads: int | None = None,
@@ -80,7 +94,19 @@ class Encoder:
     def max_length(self) -> int:
         return int(self.manifest.max_length)
 
-    def _pad_id(self) -> int:
+    @cached_property
+    def tokenizer(self) -> "Tokenizer":
+        """Loaded on first use (about 1 s and 280 MB for a 250k-piece vocabulary): an audit whose embeddings
+        and token counts are all in the cache never needs it."""
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(self.model_dir / self.manifest.tokenizer))
+        tokenizer.no_padding()
+        tokenizer.no_truncation()
+        return tokenizer
+
+    @cached_property
+    def pad_id(self) -> int:
         for token in ("<pad>", "[PAD]"):
             token_id = self.tokenizer.token_to_id(token)
             if token_id is not None:
@@ -95,8 +121,10 @@ class Encoder:
     def tokenize(self, texts: Sequence[str], kind: Kind = "passage") -> tuple[list[list[int]], EncodeStats]:
         """Token ids per text, truncated to max_length keeping the closing special token."""
         prefix = self.prefix(kind)
-        encodings = self.tokenizer.encode_batch([prefix + t for t in texts])
-        ids = [e.ids for e in encodings]
+        full = [prefix + t for t in texts]
+        ids: list[list[int]] = []
+        for start in range(0, len(full), TOKENIZE_CHUNK):
+            ids.extend(e.ids for e in self.tokenizer.encode_batch(full[start:start + TOKENIZE_CHUNK]))
         n_tokens = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         limit = self.max_length
         truncated = n_tokens > limit
@@ -111,15 +139,15 @@ class Encoder:
 
     def encode_with_stats(self, texts: Sequence[str], kind: Kind = "passage", batch_size: int = 32,
                           progress: Callable[[int], None] | None = None,
-                          max_batch_tokens: int = 16384) -> tuple[np.ndarray, EncodeStats]:
+                          max_batch_tokens: int = MAX_BATCH_TOKENS) -> tuple[np.ndarray, EncodeStats]:
         ids, stats = self.tokenize(texts, kind)
         return self.embed_ids(ids, batch_size, progress, max_batch_tokens), stats
 
     def embed_ids(self, ids: list[list[int]], batch_size: int = 32,
-                  progress: Callable[[int], None] | None = None, max_batch_tokens: int = 16384) -> np.ndarray:
+                  progress: Callable[[int], None] | None = None, max_batch_tokens: int = MAX_BATCH_TOKENS) -> np.ndarray:
         """Run the graph over token ids in length-sorted batches; rows come back in input order."""
         out: np.ndarray | None = None
-        for batch in length_batches([len(x) for x in ids], batch_size, max_batch_tokens):
+        for batch in length_batches([len(x) for x in ids], batch_size, max_batch_tokens, MAX_BATCH_ATTENTION):
             vectors = self._run([ids[i] for i in batch])
             if out is None:
                 out = np.empty((len(ids), vectors.shape[1]), dtype=np.float32)
@@ -152,9 +180,11 @@ def pool(hidden: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray:
     return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
 
 
-def length_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int) -> list[np.ndarray]:
+def length_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int,
+                   max_batch_attention: int | None = None) -> list[np.ndarray]:
     """Group indices of similar length so that padding is small; a batch holds at most
-    `batch_size` texts and about `max_batch_tokens` padded tokens."""
+    `batch_size` texts, about `max_batch_tokens` padded tokens and, if given, about `max_batch_attention`
+    texts x longest^2 attention cells."""
     order = np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
     batches: list[np.ndarray] = []
     start = 0
@@ -163,7 +193,9 @@ def length_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: in
         longest = 0
         while end < len(order) and end - start < batch_size:
             longest = max(longest, lengths[order[end]])
-            if end > start and longest * (end - start + 1) > max_batch_tokens:
+            count = end - start + 1
+            if end > start and (longest * count > max_batch_tokens or
+                                 (max_batch_attention is not None and longest * longest * count > max_batch_attention)):
                 break
             end += 1
         batches.append(order[start:end])

@@ -25,6 +25,21 @@ def rank_order(scores: np.ndarray, depth: int) -> np.ndarray:
     return top
 
 
+def rank_order_presorted(scores: np.ndarray, ranked: np.ndarray, depth: int) -> np.ndarray:
+    """`rank_order(scores, depth)` for rows without NaN, given each row sorted ascending (`ranked`):
+    every score at or above the depth-th largest is a candidate (ties at the boundary included), and the
+    candidates are ordered by score, then pool index. Avoids argpartition, which is slower than a sort."""
+    n, size = scores.shape
+    depth = min(depth, size)
+    if n == 0 or depth == 0:
+        return np.empty((n, depth), dtype=np.int64)
+    rows, cols = np.nonzero(scores >= ranked[:, size - depth][:, None])
+    order = np.lexsort((cols, -scores[rows, cols], rows))
+    rows, cols = rows[order], cols[order]
+    starts = np.searchsorted(rows, np.arange(n))
+    return cols[starts[:, None] + np.arange(depth)].astype(np.int64, copy=False)
+
+
 def _fix_boundary_ties(scores: np.ndarray, top: np.ndarray) -> np.ndarray:
     """argpartition may keep a higher index among documents tied with the last kept score."""
     last = np.take_along_axis(scores, top[:, -1:], axis=1)
