@@ -110,18 +110,23 @@ def _twin_pairs(run: QueryRun, pool: PoolInfo) -> list[tuple[int, int, bool]]:
     return pairs
 
 
+def _mean_twin_gap(run: QueryRun, pool: PoolInfo, values: np.ndarray, sign: float) -> float | None:
+    """Mean over twin pairs of sign * (values[second] - values[first]); absolute where no twin is English."""
+    pairs = _twin_pairs(run, pool)
+    if not pairs:
+        return None
+    values = values.astype(float)
+    gaps = [sign * (values[second] - values[first]) if signed else abs(values[second] - values[first])
+            for first, second, signed in pairs]
+    return float(np.mean(gaps))
+
+
 def twin_rank_gap(run: QueryRun, pool: PoolInfo) -> float | None:
     """Mean over relevant twin pairs of rank(non-English) - rank(English); > 0 = English ranked higher.
 
     Pairs without exactly one English twin contribute |rank difference|. None without a twin pair.
     """
-    pairs = _twin_pairs(run, pool)
-    if not pairs:
-        return None
-    ranks = run.relevant_ranks.astype(float)
-    gaps = [ranks[second] - ranks[first] if signed else abs(ranks[second] - ranks[first])
-            for first, second, signed in pairs]
-    return float(np.mean(gaps))
+    return _mean_twin_gap(run, pool, run.relevant_ranks, 1.0)
 
 
 def twin_score_gap(run: QueryRun, pool: PoolInfo) -> float | None:
@@ -129,10 +134,4 @@ def twin_score_gap(run: QueryRun, pool: PoolInfo) -> float | None:
 
     Pairs without exactly one English twin contribute |score difference|. None without a twin pair.
     """
-    pairs = _twin_pairs(run, pool)
-    if not pairs:
-        return None
-    scores = run.relevant_scores.astype(float)
-    gaps = [scores[first] - scores[second] if signed else abs(scores[first] - scores[second])
-            for first, second, signed in pairs]
-    return float(np.mean(gaps))
+    return _mean_twin_gap(run, pool, run.relevant_scores, -1.0)
