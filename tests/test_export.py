@@ -225,6 +225,7 @@ def test_bad_arguments_are_refused_before_any_work(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.export
 def test_missing_source_is_one_clean_error(tmp_path: Path) -> None:
     pytest.importorskip("optimum.exporters.onnx")
     from clbias.export import export_model
