@@ -352,8 +352,15 @@ def _package_record(package: Package) -> dict[str, Any]:
     if package.deb_sha256:
         record["deb_sha256"] = package.deb_sha256
     licences = package.licences()
-    record["licence"] = licences if licences else (
-        "not stated in a machine-readable field: see the copyright file" if copyright_file else "no copyright file")
+    linked = package.doc_link()
+    if licences:
+        record["licence"] = licences
+    elif copyright_file is not None:
+        record["licence"] = "not stated in a machine-readable field: see the copyright file"
+    elif linked is not None:
+        record["licence"] = f"as {linked} (its doc directory is a link to {linked}'s)"
+    else:
+        record["licence"] = "no copyright file"
     record["copyright_file"] = (f"licences/{package.name}.copyright" if copyright_file else None)
     return record
 
@@ -365,10 +372,17 @@ QUERY_DERIVATION = (
 )
 
 
+def _licence_line(package: Package) -> str:
+    if package.licences():
+        return ", ".join(package.licences())
+    if package.copyright_file() is not None:
+        return "see its copyright file (no machine-readable licence field)"
+    linked = package.doc_link()
+    return f"as `{linked}` (shares its copyright file)" if linked else "no copyright file in the package"
+
+
 def _licence_text(packages: Sequence[Package]) -> str:
-    rows = "".join(f"- `{p.name}` {p.version}: "
-                   f"{', '.join(p.licences()) or 'see its copyright file (no machine-readable licence field)'}\n"
-                   for p in packages)
+    rows = "".join(f"- `{p.name}` {p.version}: {_licence_line(p)}\n" for p in packages)
     return (
         "# Licence of this probe set\n\n"
         "The texts in corpus.jsonl, queries.jsonl and train.jsonl are excerpts of Debian manual pages (the NAME\n"

@@ -90,6 +90,14 @@ class Package:
         path = self.root / "usr" / "share" / "doc" / self.name / "copyright"
         return path if path.is_file() else None
 
+    def doc_link(self) -> str | None:
+        """The package whose doc directory this one's links to (manpages-dev -> manpages), if any."""
+        path = self.root / "usr" / "share" / "doc" / self.name
+        if path.is_symlink():
+            target = os.readlink(path).rstrip("/").rsplit("/", 1)[-1]
+            return target or None
+        return None
+
     def licences(self) -> list[str]:
         """The distinct `License:` short names of its DEP-5 copyright file, in order of appearance."""
         path = self.copyright_file()
