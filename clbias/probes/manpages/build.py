@@ -156,12 +156,24 @@ def read_page(rendered: str, english: Sequence[Section] | None = None) -> PageTe
                     tuple(_normal(p.text) for p in paragraphs(description)))
 
 
+_WORD = re.compile(r"[^\W\d_]{2,}")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+MIN_WORDS = 4
+
+
+def is_wordy(text: str) -> bool:
+    """Text, not a formula or a line of code: CJK, or at least MIN_WORDS words of two letters or more.
+    ("ccosh(z) = (exp(z)+exp(-z))/2" is the same in every language and says nothing about translation.)"""
+    return bool(_CJK.search(text)) or len(_WORD.findall(text)) >= MIN_WORDS
+
+
 def untranslated_share(page: PageText, english: PageText) -> float:
-    """Share of the page's DESCRIPTION paragraphs that are identical to a paragraph of the English page."""
-    if not page.paragraphs:
+    """Share of the page's wordy DESCRIPTION paragraphs that are identical to a paragraph of the English page."""
+    wordy = [p for p in page.paragraphs if is_wordy(p)]
+    if not wordy:
         return 0.0
     english_set = set(english.paragraphs)
-    return sum(1 for p in page.paragraphs if p in english_set) / len(page.paragraphs)
+    return sum(1 for p in wordy if p in english_set) / len(wordy)
 
 
 # --------------------------------------------------------------------------- matching and filtering

@@ -82,6 +82,15 @@ class Package:
     root: Path
     deb_sha256: str | None = None  # of the .deb it was unpacked from, when known
 
+    @classmethod
+    def from_dir(cls, root: str | Path) -> "Package":
+        """An unpacked tree in a folder named NAME_VERSION (as `unpack` names them; Debian names have no "_")."""
+        root = Path(root)
+        name, sep, version = root.name.partition("_")
+        if not sep or not name or not version:
+            raise InputError("expected a folder named PACKAGE_VERSION", root)
+        return cls(name, version, root)
+
     def man_root(self, locale: str | None) -> Path:
         base = self.root / "usr" / "share" / "man"
         return base / locale if locale else base
