@@ -275,15 +275,25 @@ class Section:
     blocks: tuple[tuple[Line, ...], ...]  # runs of lines between blank lines
 
 
+def _is_running_title(line: str) -> bool:
+    return bool(line) and not line[0].isspace() and _TITLE_GAP.search(line.strip()) is not None
+
+
 def split_sections(rendered: str) -> list[Section]:
-    """Sections of a rendered page: the running header (first line) and footer (last line) are dropped,
+    """Sections of a rendered page: the running header and footer are dropped,
     a line at column 0 starts a section, blank lines separate blocks."""
     lines = rendered.splitlines()
     while lines and not lines[0].strip():
         lines.pop(0)
     while lines and not lines[-1].strip():
         lines.pop()
-    body = lines[1:-1]
+    # man pages get a running header and footer ("LS(1)    User Commands    LS(1)"); mdoc pages rendered
+    # continuously get neither, so only a column-0 line with a wide gap inside is dropped
+    if lines and _is_running_title(lines[0]):
+        lines.pop(0)
+    if lines and _is_running_title(lines[-1]):
+        lines.pop()
+    body = lines
     sections: list[Section] = []
     heading: str | None = None
     blocks: list[tuple[Line, ...]] = []
@@ -316,6 +326,7 @@ def split_sections(rendered: str) -> list[Section]:
 
 
 SUBHEADING_INDENT = 3
+_TITLE_GAP = re.compile(r"\S {3,}\S")
 _OPTIONISH = re.compile(r"^[-+•·*◦‐–—]")
 
 
