@@ -385,3 +385,19 @@ def test_report_lines_name_every_language(built: tuple[Path, object]) -> None:
     assert [line.split(":", 1)[0] for line in lines] == ["de", "fr"]
     for line in lines:
         assert re.search(r"\d+ pages, kept \d+ \(eval \d+, train \d+, \d+ eval queries", line)
+
+
+def test_interrupted_rendering_keeps_what_was_rendered(tree: Path, tmp_path: Path) -> None:
+    seen = {"n": 0}
+
+    def stop_after_three(done: int, total: int) -> None:
+        seen["n"] = done
+        if done == 3:
+            raise KeyboardInterrupt("simulated Ctrl-C")
+
+    with pytest.raises(KeyboardInterrupt):
+        build(tree, tmp_path / "mp", cache=RenderCache(tmp_path / "cache", "groff stamp"), progress=stop_after_three)
+    assert seen["n"] == 3 and not (tmp_path / "mp").exists()
+    _, full = build(tree, tmp_path / "full")  # no cache: how many pages there are
+    _, resumed = build(tree, tmp_path / "mp", cache=RenderCache(tmp_path / "cache", "groff stamp"))
+    assert resumed.from_cache >= 3 and resumed.rendered == full.rendered - resumed.from_cache

@@ -86,7 +86,8 @@ class BuildReport:
         out = []
         for lang in self.langs:
             s = self.stats[lang]
-            reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(s.dropped.items(), key=lambda kv: (-kv[1], kv[0])))
+            by_count = sorted(s.dropped.items(), key=lambda kv: (-kv[1], kv[0]))
+            reasons = ", ".join(f"{reason} {n}" for reason, n in by_count)
             out.append(f"{lang}: {s.pages} pages, kept {s.kept} (eval {s.eval_units}, train {s.train_units}, "
                        f"{s.eval_queries} eval queries, {s.duplicate_queries} duplicate queries made distractors); "
                        f"dropped {sum(s.dropped.values())}" + (f": {reasons}" if reasons else ""))
@@ -197,6 +198,41 @@ def _job(file: TreeFile, versions: Mapping[str, str]) -> RenderJob:
                      f"{file.package}:{file.relkey}", file.man_root)
 
 
+def match_pages(tree: ManTree, en_tree: ManTree, stats: LangStats) -> dict[str, tuple[TreeFile, TreeFile]]:
+    """English page key -> (translated file, English file), links and stubs resolved on both sides."""
+    seen_files: set[str] = set()
+    pairs: dict[str, tuple[TreeFile, TreeFile]] = {}
+    for relkey in sorted(tree.files):
+        try:
+            file = tree.resolve(relkey)
+        except PageSkip as skip:
+            stats.pages += 1
+            stats.dropped[skip.reason] += 1
+            continue
+        if file.relkey in seen_files:
+            stats.aliases += 1
+            continue
+        seen_files.add(file.relkey)
+        stats.pages += 1
+        try:
+            en_file = en_tree.resolve(file.relkey)
+        except PageSkip:
+            stats.dropped["no English page"] += 1
+            continue
+        key = page_key(en_file.relkey)
+        if key in pairs:
+            stats.dropped["another page translates the same English page"] += 1
+            continue
+        pairs[key] = (file, en_file)
+    return pairs
+
+
+def _read_rendered(entry: dict[str, str], english: Sequence[Section] | None = None) -> PageText:
+    if "text" not in entry:
+        raise PageSkip(entry.get("skip", "not rendered"))
+    return read_page(entry["text"], english)
+
+
 def collect_units(english: Sequence[Package], translations: Mapping[str, Sequence[Package]],
                   cache: RenderCache | None, workers: int | None = None,
                   progress: Callable[[int, int], None] | None = None) -> tuple[list[Unit], BuildReport]:
@@ -205,81 +241,45 @@ def collect_units(english: Sequence[Package], translations: Mapping[str, Sequenc
     versions = {p.name: p.version for group in (english, *translations.values()) for p in group}
     en_tree = _tree(english, None)
     stats = {lang: LangStats() for lang in langs}
-    # lang -> English page key -> translated file
-    matched: dict[str, dict[str, TreeFile]] = {}
-    en_files: dict[str, TreeFile] = {}
-    for lang in langs:
-        tree = _tree(translations[lang], TRANSLATIONS[lang][1])
-        seen_files: set[str] = set()
-        pairs: dict[str, TreeFile] = {}
-        for relkey in sorted(tree.files):
-            try:
-                file = tree.resolve(relkey)
-            except PageSkip as skip:
-                stats[lang].pages += 1
-                stats[lang].dropped[skip.reason] += 1
-                continue
-            if file.relkey in seen_files:
-                stats[lang].aliases += 1
-                continue
-            seen_files.add(file.relkey)
-            stats[lang].pages += 1
-            try:
-                en_file = en_tree.resolve(file.relkey)
-            except PageSkip:
-                stats[lang].dropped["no English page"] += 1
-                continue
-            key = page_key(en_file.relkey)
-            if key in pairs:
-                stats[lang].dropped["another page translates the same English page"] += 1
-                continue
-            pairs[key] = file
-            en_files[key] = en_file
-        matched[lang] = pairs
+    matched = {lang: match_pages(_tree(translations[lang], TRANSLATIONS[lang][1]), en_tree, stats[lang])
+               for lang in langs}
+    jobs = {job.cache_key: job for pairs in matched.values() for files in pairs.values()
+            for job in (_job(files[0], versions), _job(files[1], versions))}
+    rendered, fresh = render_all([jobs[key] for key in sorted(jobs)], cache, workers, progress)
 
-    jobs = {job.cache_key: job for job in (
-        [_job(f, versions) for f in en_files.values()] + [_job(f, versions) for p in matched.values() for f in p.values()])}
-    ordered_jobs = [jobs[key] for key in sorted(jobs)]
-    rendered, fresh = render_all(ordered_jobs, cache, workers, progress)
+    def entry(file: TreeFile) -> dict[str, str]:
+        return rendered[_job(file, versions).cache_key]
 
+    en_files = {key: files[1] for pairs in matched.values() for key, files in pairs.items()}
     en_sections: dict[str, list[Section]] = {}
-    en_pages: dict[str, PageText | str] = {}
-    for key, file in en_files.items():
-        entry = rendered[_job(file, versions).cache_key]
-        if "text" not in entry:
-            en_pages[key] = f"English page: {entry.get('skip', 'not rendered')}"
-            continue
-        en_sections[key] = split_sections(entry["text"])
+    en_pages: dict[str, PageText | str] = {}  # a str: why the English page is unusable
+    for key, file in sorted(en_files.items()):
         try:
-            en_pages[key] = read_page(entry["text"])
+            en_pages[key] = _read_rendered(entry(file))
+            en_sections[key] = split_sections(entry(file)["text"])
         except PageSkip as skip:
             en_pages[key] = f"English page: {skip.reason}"
 
     units: dict[str, Unit] = {}
     for lang in langs:
-        for key in sorted(matched[lang]):
+        for key, (file, _) in sorted(matched[lang].items()):
             english_page = en_pages[key]
             if isinstance(english_page, str):
                 stats[lang].dropped[english_page] += 1
                 continue
-            entry = rendered[_job(matched[lang][key], versions).cache_key]
-            if "text" not in entry:
-                stats[lang].dropped[entry.get("skip", "not rendered")] += 1
-                continue
             try:
-                page = read_page(entry["text"], en_sections[key])
+                page = _read_rendered(entry(file), en_sections[key])
             except PageSkip as skip:
                 stats[lang].dropped[skip.reason] += 1
                 continue
             if page.query == english_page.query:
                 stats[lang].dropped["NAME untranslated"] += 1
-                continue
-            if untranslated_share(page, english_page) > UNTRANSLATED_SHARE:
+            elif untranslated_share(page, english_page) > UNTRANSLATED_SHARE:
                 stats[lang].dropped["DESCRIPTION untranslated"] += 1
-                continue
-            stats[lang].kept += 1
-            units.setdefault(key, Unit(key, {"en": english_page})).pages[lang] = page
-    report = BuildReport(langs, stats, rendered=fresh, from_cache=len(ordered_jobs) - fresh)
+            else:
+                stats[lang].kept += 1
+                units.setdefault(key, Unit(key, {"en": english_page})).pages[lang] = page
+    report = BuildReport(langs, stats, rendered=fresh, from_cache=len(jobs) - fresh)
     return [units[key] for key in sorted(units)], report
 
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ...errors import InputError
-from ...io import write_text_atomic
 
 GROFF_ARGS = ("-k", "-Kutf-8", "-man", "-Tutf8", "-rLL=4000n", "-rHY=0", "-rcR=1", "-P-c", "-P-b", "-P-u", "-P-o")
 RENDER_FORMAT = 1  # bump when the cached text would change for the same package version
@@ -30,7 +29,7 @@ _SECTION_DIR = re.compile(r"^man[0-9n]$")
 _PAGE_FILE = re.compile(r"^(?P<name>.+)\.(?P<section>[0-9n][A-Za-z0-9_+]*)(?:\.gz)?$")
 _SO_REQUEST = re.compile(r"^\.so\s+(\S+)\s*$")
 # A short `.TP` tag and its text on one line: "total  Total installed memory", "-e     same as -vE". groff
-# also puts two spaces between a Latin word and CJK text ("acct()  システムコール"), so CJK after the gap is prose.
+# also puts two spaces between a Latin word and CJK text ("acct()  システムコール"): CJK after the gap is prose.
 _INLINE_TAG = re.compile(r"^[^\s.:;,。、]{1,14}\s{2,}[^\s\u2e80-\uffef]")
 
 
@@ -225,8 +224,8 @@ def render_all(jobs: Sequence[RenderJob], cache: RenderCache | None, workers: in
                progress: Callable[[int, int], None] | None = None) -> tuple[dict[str, dict[str, str]], int]:
     """Render every job not yet in the cache, `workers` groff processes at a time (default: all cores).
 
-    Returns (cache_key -> {"text": ...} or {"skip": reason}, number of pages rendered now). The cache is saved even when interrupted, so a
-    second attempt only renders what is left.
+    Returns (cache_key -> {"text": ...} or {"skip": reason}, number of pages rendered now). The cache is saved
+    even when interrupted, so a second attempt only renders what is left.
     """
     results: dict[str, dict[str, str]] = {}
     todo: list[RenderJob] = []
@@ -244,16 +243,17 @@ def render_all(jobs: Sequence[RenderJob], cache: RenderCache | None, workers: in
             return {"skip": skip.reason}
 
     done = 0
+    pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1)
     try:
-        with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-            for job, entry in zip(todo, pool.map(one, todo)):
-                results[job.cache_key] = entry
-                if cache is not None:
-                    cache.put(job.package, job.version, job.cache_key, entry)
-                done += 1
-                if progress is not None:
-                    progress(done, len(todo))
+        for job, entry in zip(todo, pool.map(one, todo)):
+            results[job.cache_key] = entry
+            if cache is not None:
+                cache.put(job.package, job.version, job.cache_key, entry)
+            done += 1
+            if progress is not None:
+                progress(done, len(todo))
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # on Ctrl-C: finish the running groffs, drop the rest
         if cache is not None:
             cache.save()
     return results, len(todo)
