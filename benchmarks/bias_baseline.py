@@ -126,12 +126,11 @@ def preference(views: Views, lang: str, model: str) -> tuple[str, str]:
     return "–", "neither twin pairs nor EIR apply"
 
 
-def picture_table(views: Views, langs: list[str], model: str) -> list[str]:
+def picture_table(views: Views, langs: list[str], model: str, parallel_by_lang: dict[str, str]) -> list[str]:
     header = ["X", "parallel", "n (X q)", "pool", "Max@R", "Max@R_norm", "Complete@10", "EIR", "EIR neutral",
               "twin pref", "gap Max@R_norm (en − X)", "Mono-Same nDCG@10 X→X", "Mono-Cross nDCG@10 X→en",
               "Mono-Cross nDCG@10 en→X", "prefers"]
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    parallel = views.report.corpus.get("parallel")
     for lang in langs:
         s = views.multi(lang, lang)
         if s is None:
@@ -145,7 +144,7 @@ def picture_table(views: Views, langs: list[str], model: str) -> list[str]:
         def ndcg(x: ScenarioResult | None) -> str:
             return "–" if x is None else fmt(x.by_model[model].metrics.get("ndcg@10"), x.by_model[model].ci.get("ndcg@10"))
 
-        kind = parallel.get(lang, "?") if isinstance(parallel, dict) else (parallel or "?")
+        kind = parallel_by_lang.get(lang) or views.report.corpus.get("parallel") or "?"
         rows.append("| " + " | ".join([
             lang, str(kind), str(s.n_queries), str(s.pool_size), fmt(m.get("max_r"), ci.get("max_r")),
             fmt(m.get("max_r_norm"), ci.get("max_r_norm")), fmt(m.get("complete@10"), ci.get("complete@10")),
@@ -275,8 +274,8 @@ def main() -> None:
         else:
             lines += ["", "### In plain words (fp32, X queries in Multi)", ""] + plain_words(views, audited, base)
             lines += ["", "### Per language (fp32; Multi = English + X pool, X queries unless noted)", ""]
-            lines += picture_table(views, audited, base)
-            lines += ["", "### The same with the int8 graph", ""] + picture_table(views, audited, other)
+            lines += picture_table(views, audited, base, corpus.meta.get("parallel_by_lang") or {})
+            lines += ["", "### The same with the int8 graph", ""] + picture_table(views, audited, other, corpus.meta.get("parallel_by_lang") or {})
         if name == "manpages":
             table, records = int8_rows(views, audited, base, other)
             failing = sorted({(r["lang"]) for r in records if r["significant_loss"] or r["mean_loss_over_limit"]})
