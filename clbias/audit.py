@@ -21,7 +21,8 @@ from .report.model import (DETAIL_METRICS, HEADLINE_METRICS, Comparison, Languag
 from .retrieval import retrieve
 from .runtime.embed import embed_texts
 from .runtime.encoder import Encoder
-from .scenarios import ENGLISH, Scenario, build_scenarios
+from .langs import ENGLISH
+from .scenarios import Scenario, build_scenarios
 from .search import HnswParams, IndexKind
 
 

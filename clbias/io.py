@@ -1,6 +1,7 @@
 """Small file helpers: atomic writes and located JSONL reading."""
 from __future__ import annotations
 
+import codecs
 import contextlib
 import hashlib
 import json
@@ -100,11 +101,11 @@ def read_json_object(path: str | Path, error: type[Exception], what: str = "cann
     """A JSON file that must hold an object; any problem raises `error` with a one-line message."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise error(f"{path}: {what} ({exc})") from None
     if not isinstance(data, dict):
-        raise error(f"{path}: expected a JSON object")
+        raise error(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
 
 
@@ -115,6 +116,10 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise InputError("file not found", path) from None
+    except IsADirectoryError:
+        raise InputError("is a directory, expected a JSONL file", path) from None
+    if raw.startswith(codecs.BOM_UTF8):  # editors on Windows write one; it is not part of the first record
+        raw = raw[len(codecs.BOM_UTF8):]
     for lineno, line in enumerate(raw.split(b"\n"), start=1):
         if not line.strip():
             continue

@@ -11,7 +11,7 @@ from ..audit import AuditSettings, audit
 from ..corpus import load_corpus
 from ..errors import InputError
 from ..gate import broken_gates, parse_gates
-from ..registry_paths import DEFAULT_MODEL
+from ..model_paths import DEFAULT_MODEL
 from ..report.render_files import to_markdown, write_json, write_trec_runs
 from ..report.render_terminal import render
 from ..runtime.cache import default_cache_dir

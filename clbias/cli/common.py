@@ -6,7 +6,7 @@ import argparse
 from rich.console import Console
 
 from ..errors import ModelError
-from ..registry_paths import resolve_model
+from ..model_paths import resolve_model
 from ..runtime.encoder import Encoder
 from ..runtime.manifest import MANIFEST_NAME
 

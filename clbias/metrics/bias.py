@@ -11,7 +11,7 @@ import numpy as np
 
 from .types import PoolInfo, QueryRun
 
-ENGLISH = "en"
+from ..langs import ENGLISH
 
 Relevance = Literal["rel", "irr"]
 LanguageClass = Literal["same", "en", "other"]

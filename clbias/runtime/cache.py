@@ -20,10 +20,17 @@ from ..io import atomic_path
 DIGEST = 16
 
 
-def default_cache_dir() -> Path:
+def cache_root() -> Path:
+    """The one root of everything clbias caches (embeddings, npm source tarballs): $CLBIAS_CACHE, else
+    $XDG_CACHE_HOME/clbias, else ~/.cache/clbias. Read at call time, so the environment always wins."""
     if os.environ.get("CLBIAS_CACHE"):
-        return Path(os.environ["CLBIAS_CACHE"]) / "embeddings"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "clbias" / "embeddings"
+        return Path(os.environ["CLBIAS_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "clbias"
+
+
+def default_cache_dir() -> Path:
+    """Where embeddings are cached by default."""
+    return cache_root() / "embeddings"
 
 
 def text_key(text: str) -> bytes:
