@@ -180,7 +180,9 @@ def read_qrels(path: str | Path, query_ids: set[str], doc_ids: set[str]) -> dict
     for line, raw_line in enumerate(_decode(path).splitlines(), start=1):
         if not raw_line.strip():
             continue
-        row = [c.strip() for c in (raw_line.split("\t") if "\t" in raw_line else raw_line.split())]
+        row = [c.strip() for c in raw_line.split("\t")]  # BEIR: 3 tab-separated columns (ids may hold spaces)
+        if len(row) != 3:
+            row = raw_line.split()  # TREC: 4 columns separated by any whitespace
         shape = {3: "BEIR", 4: "TREC"}.get(len(row))
         if shape is None:
             raise InputError(f"expected 3 tab-separated columns ({_BEIR_HEADER}, BEIR) or 4 whitespace-separated "
