@@ -139,3 +139,6 @@ def test_truncated_ids_are_in_the_report_and_the_terminal(tmp_path, tiny_model_d
     render(report, console)
     text = console.file.getvalue()
     assert "de 7" in text and "first truncated ids: passage de: long0, long1, long2, long3, long4" in text
+    from clbias.report.render_html import to_html
+
+    assert "<h2>Truncation</h2>" in to_html(report)  # the id lists do not break the count table
