@@ -15,6 +15,7 @@ import numpy as np
 from . import __version__
 from .corpus import Corpus, passage_text
 from .errors import InputError
+from .langs import ENGLISH, normalize_lang
 from .labelfree import TWIN_DERIVATION, needs_label_free, neighbour_mix, twin_probes
 from .metrics import registry, stats
 from .metrics.types import PoolInfo
@@ -23,8 +24,6 @@ from .report.model import (DETAIL_METRICS, HEADLINE_METRICS, Comparison, Languag
 from .retrieval import retrieve
 from .runtime.embed import embed_texts
 from .runtime.encoder import Encoder
-from .langs import ENGLISH
-from .langs import normalize_lang
 from .scenarios import DEFAULT_KINDS, SCENARIO_KINDS, Scenario, build_scenarios
 from .search import HnswParams, IndexKind
 
@@ -66,13 +65,13 @@ class AuditSettings:
         if self.scenarios is not None:
             unknown = [k for k in self.scenarios if k not in SCENARIO_KINDS]
             if unknown or not self.scenarios:
-                raise InputError(f"unknown scenario kind(s) {unknown or self.scenarios!r}; known: "
-                                 f"{', '.join(SCENARIO_KINDS)}", field="scenarios")
+                what = f"unknown scenario kind(s) {unknown}" if unknown else "no scenario kind given"
+                raise InputError(f"{what}; known: {', '.join(SCENARIO_KINDS)}", field="scenarios")
         if self.langs is not None:
             normalized = [normalize_lang(lang) if isinstance(lang, str) else None for lang in self.langs]
             bad = [lang for lang, norm in zip(self.langs, normalized) if norm is None]
             if bad or not self.langs:
-                raise InputError(f"unknown language code(s) {bad or self.langs!r}", field="langs")
+                raise InputError(f"unknown language code(s) {bad}" if bad else "no language given", field="langs")
             self.langs = [lang for lang in normalized if lang is not None]
         if self.cache_dir is not None:
             self.cache_dir = Path(self.cache_dir)
