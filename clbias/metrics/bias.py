@@ -11,7 +11,7 @@ import numpy as np
 
 from .types import PoolInfo, QueryRun
 
-from ..langs import ENGLISH
+ENGLISH = "en"
 
 Relevance = Literal["rel", "irr"]
 LanguageClass = Literal["same", "en", "other"]
