@@ -30,7 +30,7 @@ from clbias.audit import AuditSettings, audit  # noqa: E402
 from clbias.corpus import Corpus, load_corpus  # noqa: E402
 from clbias.io import write_text_atomic  # noqa: E402
 from clbias.metrics import get_metric, stats  # noqa: E402
-from clbias.registry_paths import resolve_model  # noqa: E402
+from clbias.model_paths import resolve_model  # noqa: E402
 from clbias.report.model import Report, ScenarioResult  # noqa: E402
 from clbias.runtime.cache import default_cache_dir  # noqa: E402
 from clbias.runtime.encoder import Encoder  # noqa: E402

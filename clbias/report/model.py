@@ -88,7 +88,8 @@ class Report:
     environment: dict[str, Any]
     scenarios: list[ScenarioResult] = field(default_factory=list)
     gaps: list[LanguageGap] = field(default_factory=list)
-    truncation: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)  # model -> kind -> lang -> n
+    # model -> "passage"/"query" -> lang -> n truncated; model -> "passage_ids"/"query_ids" -> lang -> first ids
+    truncation: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     neighbours: dict[str, Any] | None = None  # label-free view: language mix of nearest neighbours
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)

@@ -799,6 +799,8 @@ def truncation_table(report: Report) -> str:
     rows = []
     for model, kinds in report.truncation.items():
         for kind, langs in kinds.items():
+            if kind.endswith("_ids"):  # lang -> first truncated ids, not counts
+                continue
             cut = {l: n for l, n in langs.items() if n}
             text = ", ".join(f"{_langs_html([l])} {_e(n)}" for l, n in cut.items()) if cut else '<span class="muted">none</span>'
             rows.append(f'<tr><td class="l">{_e(model)}</td><td class="l">{_e(kind)}</td><td class="l" '

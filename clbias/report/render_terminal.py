@@ -127,11 +127,15 @@ def render(report: Report, console: Console | None = None) -> None:
         console.print(gaps)
     if any(r.kind in ("multi", "full") for r in report.scenarios):
         console.print(top1_table(report))
-    truncated = {m: {kind: {l: n for l, n in langs.items() if n} for kind, langs in kinds_.items()}
-                 for m, kinds_ in report.truncation.items()}
+    truncated = {m: {kind: {l: n for l, n in langs.items() if n} for kind, langs in kinds_.items()
+                     if not kind.endswith("_ids")} for m, kinds_ in report.truncation.items()}
     lines = [f"{m} {kind}: " + ", ".join(f"{l} {n}" for l, n in langs.items())
              for m, kinds_ in truncated.items() for kind, langs in kinds_.items() if langs]
     console.print(Text("truncated texts: " + ("; ".join(lines) if lines else "none"), style="dim"))
+    first = dict.fromkeys(f"{kind.removesuffix('_ids')} {l}: {', '.join(ids)}" for kinds_ in report.truncation.values()
+                          for kind, by_lang in kinds_.items() if kind.endswith("_ids") for l, ids in by_lang.items())
+    if first:
+        console.print(Text("  first truncated ids: " + "; ".join(first), style="dim"))
     if report.neighbours:
         console.print(neighbour_table(report))
     for note in report.notes:
