@@ -32,10 +32,10 @@ from clbias.io import write_text_atomic  # noqa: E402
 from clbias.metrics import get_metric, stats  # noqa: E402
 from clbias.model_paths import resolve_model  # noqa: E402
 from clbias.report.model import Report, ScenarioResult  # noqa: E402
-from clbias.runtime.cache import default_cache_dir  # noqa: E402
+from clbias.runtime.cache import cache_root, default_cache_dir  # noqa: E402
 from clbias.runtime.encoder import Encoder  # noqa: E402
 
-CACHE = Path.home() / ".cache" / "clbias"
+CACHE = cache_root()
 QURAN_LANGS = ["ar", "zh", "ru", "bn", "sv"]
 BOOTSTRAP = 1000
 # The int8 rule (README "int8 or fp32 by default?"): on the reference set, for every language and each of these
