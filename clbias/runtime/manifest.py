@@ -16,6 +16,10 @@ from ..io import sha256_file, write_json_atomic
 
 MANIFEST_NAME = "clbias.json"
 MANIFEST_SCHEMA = "clbias.model/1"
+# `mean`/`cls`/`last` pool the graph's token states over the attention mask; `graph` takes a graph output
+# that already is the sentence vector (a sentence-transformers export, or a converted model like USE).
+ALL_POOLINGS = ("mean", "cls", "last", "graph")
+# The poolings every part of clbias computes, training included (clbias/train re-implements them in torch).
 POOLINGS = ("mean", "cls")
 
 
@@ -41,6 +45,8 @@ class Manifest:
     quantization: dict[str, Any] = field(default_factory=dict)  # per ONNX file: {"model.int8.onnx": {...}}
     versions: dict[str, str] = field(default_factory=dict)  # library versions used to export
     checks: dict[str, Any] = field(default_factory=dict)  # parity numbers measured at export time
+    settings_source: dict[str, str] = field(default_factory=dict)  # setting -> where its value came from
+    languages: list[str] | None = None  # languages the model's source states it was trained on; None: unstated
     schema: str = MANIFEST_SCHEMA
 
     def to_json(self) -> dict[str, Any]:
@@ -65,8 +71,8 @@ class Manifest:
         for key in ("name", "files", "onnx"):
             if key not in data:
                 raise ModelError(f"{path}: field '{key}' is missing")
-        if data.get("pooling", "mean") not in POOLINGS:
-            raise ModelError(f"{path}: field 'pooling': {data.get('pooling')!r} is not one of {POOLINGS}")
+        if data.get("pooling", "mean") not in ALL_POOLINGS:
+            raise ModelError(f"{path}: field 'pooling': {data.get('pooling')!r} is not one of {ALL_POOLINGS}")
         known = {f for f in cls.__dataclass_fields__}
         kwargs = {k: v for k, v in data.items() if k in known}
         kwargs["prefixes"] = Prefixes(**data.get("prefixes", {}))
