@@ -71,7 +71,8 @@ class Encoder:
         if unknown or "input_ids" not in self.input_names:
             raise ModelError(f"{model_dir / onnx}: graph inputs {self.input_names} do not fit a tokenizer "
                              f"(expected input_ids, attention_mask and optionally token_type_ids, position_ids)")
-        check_output(self.session, manifest.output_name, manifest.pooling, model_dir / onnx)
+        check_output(self.session, manifest.output_name, manifest.pooling, onnx,
+                     f"{model_dir / 'clbias.json'}: field 'output_name'")
 
     @classmethod
     def load(cls, model_dir: str | Path, onnx: str | None = None, threads: int | None = None,
@@ -171,23 +172,21 @@ class Encoder:
         return pooled.astype(np.float32, copy=False)
 
 
-def check_output(session: object, output_name: str, pooling: str, graph: Path) -> None:
+def check_output(session: object, output_name: str, pooling: str, graph_name: str, where: str) -> None:
     """The named output exists and has the rank its pooling needs: [batch, dim] for `graph`, else
-    [batch, tokens, dim]."""
+    [batch, tokens, dim]. `where` names the setting in the error (file and field, or option)."""
     outputs = {o.name: o for o in session.get_outputs()}  # type: ignore[attr-defined]
     if output_name not in outputs:
-        raise ModelError(f"{graph.parent / 'clbias.json'}: field 'output_name': {output_name!r} is not an output "
-                         f"of {graph.name} (outputs: {', '.join(outputs)})")
+        raise ModelError(f"{where}: {output_name!r} is not an output of {graph_name} (outputs: {', '.join(outputs)})")
     rank = len(outputs[output_name].shape or ())
     wanted = 2 if pooling == "graph" else 3
     if rank != wanted:
-        raise ModelError(f"{graph.parent / 'clbias.json'}: field 'output_name': {output_name!r} has rank {rank}, "
-                         f"{pooling} pooling needs rank {wanted}")
+        raise ModelError(f"{where}: {output_name!r} has rank {rank}; {pooling} pooling needs rank {wanted}")
 
 
 def position_ids(mask: np.ndarray) -> np.ndarray:
     """0, 1, 2, ... over each row's real tokens (right or left padding); padding positions get 0."""
-    return np.maximum(np.cumsum(mask, axis=1) - 1, 0).astype(np.int64)
+    return (np.maximum(np.cumsum(mask, axis=1) - 1, 0) * (mask > 0)).astype(np.int64)
 
 
 def pool(hidden: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray:
