@@ -21,6 +21,7 @@ from .report.model import (DETAIL_METRICS, HEADLINE_METRICS, Comparison, Languag
 from .retrieval import retrieve
 from .runtime.embed import embed_texts
 from .runtime.encoder import Encoder
+from .runtime.manifest import language_note
 from .scenarios import ENGLISH, Scenario, build_scenarios
 from .search import HnswParams, IndexKind
 
@@ -218,6 +219,8 @@ def audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings |
     scenarios, notes = ([], []) if neighbours_only else build_scenarios(
         corpus, settings.scenarios, settings.langs, settings.expand_translations)
     notes = label_notes + notes
+    corpus_langs = {d.lang for d in corpus.docs} | {q.lang for q in corpus.queries}
+    notes += [n for e, label in zip(encoders, model_names) if (n := language_note(label, e.manifest, corpus_langs))]
     embedded: list[EmbeddedCorpus] = []
     docs_needed = np.unique(np.concatenate([s.pool for s in scenarios])) if scenarios else None
     queries_needed = np.unique(np.concatenate([s.queries for s in scenarios])) if scenarios else None

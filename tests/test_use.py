@@ -267,3 +267,17 @@ def test_cli_builds_and_lists_the_model(tmp_path: Path, monkeypatch: pytest.Monk
     assert row["name"] == "use-multilingual-v3" and row["dim"] == 512 and row["pooling"] == "graph"
     assert row["languages"][:3] == ["ar", "de", "en"] and "DAN" in row["architecture"]
     assert "0.2.1" in row["source"]
+
+
+def test_audit_notes_corpus_languages_outside_the_models_languages(use_dir: Path, tiny_model_dir: Path,
+                                                                   tmp_path: Path) -> None:
+    import clbias
+
+    examples = Path(__file__).parents[1] / "examples" / "udhr"
+    report = clbias.audit_corpus(examples, [use_dir, tiny_model_dir], scenarios=["multi"], langs=["de", "hi", "sw"],
+                                 bootstrap=50, cache_dir=tmp_path / "cache")
+    notes = [n for n in report.notes if "outside the" in n]
+    assert len(notes) == 1  # the tiny model states no languages: no claim, no note
+    assert "use-multilingual-v3" in notes[0] and "hi, sw are outside the 15 languages" in notes[0]
+    assert notes[0].split("language(s) ")[1].split(" are outside")[0] == "hi, sw"  # de is covered
+    assert notes[0] in report.to_json()["notes"]

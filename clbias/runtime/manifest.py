@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from ..errors import ModelError
 from ..io import sha256_file, write_json_atomic
@@ -77,6 +77,19 @@ class Manifest:
         kwargs = {k: v for k, v in data.items() if k in known}
         kwargs["prefixes"] = Prefixes(**data.get("prefixes", {}))
         return cls(**kwargs)
+
+
+def language_note(label: str, manifest: Manifest, langs: Iterable[str]) -> str | None:
+    """A report note naming the corpus languages outside those the model's source states (None if all are
+    covered or the source states none); regional and script variants count as their primary language."""
+    if manifest.languages is None:
+        return None
+    stated = {lang.split("-", 1)[0] for lang in manifest.languages}
+    outside = sorted({lang for lang in langs if lang.split("-", 1)[0] not in stated})
+    if not outside:
+        return None
+    return (f"model {label}: corpus language(s) {', '.join(outside)} are outside the {len(stated)} languages its "
+            f"source states ({', '.join(sorted(stated))}); its numbers there measure an untrained language")
 
 
 def load_manifest(directory: str | Path, verify: bool = True) -> Manifest:
