@@ -59,6 +59,7 @@ def run_list(args: argparse.Namespace) -> int:
                          "architecture": architecture(m.source), "dim": m.dim, "pooling": m.pooling,
                          "languages": m.languages,
                          "source": m.source.get("description") or m.source.get("model") or "",
+                         "provenance": m.source.get("fidelity") or m.source.get("weights"),
                          "quantization": q.get("mode") or q.get("weight_type") or ("int8" if q else "fp32"),
                          "min_cosine": q.get("min_cosine")})
     if args.json:
