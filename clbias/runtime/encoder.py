@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Callable, Literal, Sequence
 
 import numpy as np
 
-from ..errors import ModelError
+from ..errors import ModelError, first_line
 from .manifest import Manifest, load_manifest
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
 Kind = Literal["query", "passage", "raw"]
-FEEDABLE_INPUTS = {"input_ids", "attention_mask", "token_type_ids"}
+FEEDABLE_INPUTS = {"input_ids", "attention_mask", "token_type_ids", "position_ids"}
 # Padded tokens per graph call. Large batches spill the activations out of cache and pad more: on real
 # multilingual passages 2048 ran 1.2x faster than 16384 (fp32 and int8); smaller calls pay per-call overhead.
 # With threads that do not spin (below): 1.6x fp32, 2.3x int8 (benchmarks/results/embed.md).
@@ -65,16 +65,14 @@ class Encoder:
         try:
             self.session = ort.InferenceSession(str(model_dir / onnx), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for bad graphs
-            raise ModelError(f"{model_dir / onnx}: onnxruntime cannot load the graph ({str(exc).splitlines()[0]})") from None
+            raise ModelError(f"{model_dir / onnx}: onnxruntime cannot load the graph ({first_line(exc)})") from None
         self.input_names = [i.name for i in self.session.get_inputs()]
         unknown = [n for n in self.input_names if n not in FEEDABLE_INPUTS]
         if unknown or "input_ids" not in self.input_names:
             raise ModelError(f"{model_dir / onnx}: graph inputs {self.input_names} do not fit a tokenizer "
-                             f"(expected input_ids, attention_mask and optionally token_type_ids)")
-        outputs = [o.name for o in self.session.get_outputs()]
-        if manifest.output_name not in outputs:
-            raise ModelError(f"{model_dir / 'clbias.json'}: field 'output_name': {manifest.output_name!r} "
-                             f"is not a graph output ({outputs})")
+                             f"(expected input_ids, attention_mask and optionally token_type_ids, position_ids)")
+        check_output(self.session, manifest.output_name, manifest.pooling, onnx,
+                     f"{model_dir / 'clbias.json'}: field 'output_name'")
 
     @classmethod
     def load(cls, model_dir: str | Path, onnx: str | None = None, threads: int | None = None,
@@ -165,7 +163,8 @@ class Encoder:
         for i, row in enumerate(rows):
             input_ids[i, : len(row)] = row
             mask[i, : len(row)] = 1
-        feed = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
+        feed = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids),
+                "position_ids": position_ids(mask)}
         hidden = self.session.run([self.manifest.output_name], {n: feed[n] for n in self.input_names})[0]
         pooled = pool(hidden, mask, self.manifest.pooling)
         if self.manifest.normalize:
@@ -173,9 +172,37 @@ class Encoder:
         return pooled.astype(np.float32, copy=False)
 
 
+def check_output(session: object, output_name: str, pooling: str, graph_name: str, where: str) -> None:
+    """The named output exists and has the rank its pooling needs: [batch, dim] for `graph`, else
+    [batch, tokens, dim]. `where` names the setting in the error (file and field, or option)."""
+    outputs = {o.name: o for o in session.get_outputs()}  # type: ignore[attr-defined]
+    if output_name not in outputs:
+        raise ModelError(f"{where}: {output_name!r} is not an output of {graph_name} (outputs: {', '.join(outputs)})")
+    rank = len(outputs[output_name].shape or ())
+    wanted = 2 if pooling == "graph" else 3
+    if rank != wanted:
+        raise ModelError(f"{where}: {output_name!r} has rank {rank}; {pooling} pooling needs rank {wanted}")
+
+
+def position_ids(mask: np.ndarray) -> np.ndarray:
+    """0, 1, 2, ... over each row's real tokens (right or left padding); padding positions get 0."""
+    return (np.maximum(np.cumsum(mask, axis=1) - 1, 0) * (mask > 0)).astype(np.int64)
+
+
 def pool(hidden: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray:
+    """Sentence vectors from token states [batch, tokens, dim] (or, for `graph`, sentence vectors as given).
+
+    `cls` is the first real token and `last` the last one, wherever the padding is (left or right)."""
+    if pooling == "graph":
+        return np.array(hidden, dtype=np.float32)
+    rows = np.arange(len(mask))
     if pooling == "cls":
-        return hidden[:, 0, :].astype(np.float32)
+        return hidden[rows, np.argmax(mask > 0, axis=1)].astype(np.float32)
+    if pooling == "last":
+        last = mask.shape[1] - 1 - np.argmax(mask[:, ::-1] > 0, axis=1)
+        return hidden[rows, last].astype(np.float32)
+    if pooling != "mean":
+        raise ModelError(f"unknown pooling {pooling!r}")
     weights = mask.astype(hidden.dtype)[:, :, None]
     return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
 

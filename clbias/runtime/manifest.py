@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from ..errors import ModelError
 from ..io import read_json_object, sha256_file, write_json_atomic
 
 MANIFEST_NAME = "clbias.json"
 MANIFEST_SCHEMA = "clbias.model/1"
+# `mean`/`cls`/`last` pool the graph's token states over the attention mask; `graph` takes a graph output
+# that already is the sentence vector (a sentence-transformers export, or a converted model like USE).
+ALL_POOLINGS = ("mean", "cls", "last", "graph")
+# The poolings every part of clbias computes, training included (clbias/train re-implements them in torch).
 POOLINGS = ("mean", "cls")
 
 
@@ -40,6 +44,8 @@ class Manifest:
     quantization: dict[str, Any] = field(default_factory=dict)  # per ONNX file: {"model.int8.onnx": {...}}
     versions: dict[str, str] = field(default_factory=dict)  # library versions used to export
     checks: dict[str, Any] = field(default_factory=dict)  # parity numbers measured at export time
+    settings_source: dict[str, str] = field(default_factory=dict)  # setting -> where its value came from
+    languages: list[str] | None = None  # languages the model's source states it was trained on; None: unstated
     schema: str = MANIFEST_SCHEMA
 
     def to_json(self) -> dict[str, Any]:
@@ -68,12 +74,25 @@ class Manifest:
             raise ModelError(f"{path}: field 'files': expected an object of file name -> sha256")
         if not isinstance(data.get("prefixes", {}), dict):
             raise ModelError(f"{path}: field 'prefixes': expected an object")
-        if data.get("pooling", "mean") not in POOLINGS:
-            raise ModelError(f"{path}: field 'pooling': {data.get('pooling')!r} is not one of {POOLINGS}")
+        if data.get("pooling", "mean") not in ALL_POOLINGS:
+            raise ModelError(f"{path}: field 'pooling': {data.get('pooling')!r} is not one of {ALL_POOLINGS}")
         known = {f for f in cls.__dataclass_fields__}
         kwargs = {k: v for k, v in data.items() if k in known}
         kwargs["prefixes"] = Prefixes(**data.get("prefixes", {}))
         return cls(**kwargs)
+
+
+def language_note(label: str, manifest: Manifest, langs: Iterable[str]) -> str | None:
+    """A report note naming the corpus languages outside those the model's source states (None if all are
+    covered or the source states none); regional and script variants count as their primary language."""
+    if manifest.languages is None:
+        return None
+    stated = {lang.split("-", 1)[0] for lang in manifest.languages}
+    outside = sorted({lang for lang in langs if lang.split("-", 1)[0] not in stated})
+    if not outside:
+        return None
+    return (f"model {label}: corpus language(s) {', '.join(outside)} are outside the {len(stated)} languages its "
+            f"source states ({', '.join(sorted(stated))}); its numbers there measure an untrained language")
 
 
 def load_manifest(directory: str | Path, verify: bool = True) -> Manifest:
