@@ -212,6 +212,42 @@ def int8_rows(views: Views, langs: list[str], base: str, other: str) -> tuple[li
     return table, records
 
 
+def comparison_section(views: Views, langs: list[str], base: str, other: str) -> list[str]:
+    """Two models side by side: each one's language preference per language, and the paired differences
+    (other − base) of the metrics that say whether translations land together."""
+    header = ["X", f"{base} prefers", f"{other} prefers", f"twin pref {base}", f"twin pref {other}",
+              "Δ Max@R_norm (X q)", "Δ Complete@10 (X q)", "Δ Complete@10 (en q)", "Δ Mono-Same nDCG@10"]
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    splits_less: dict[str, list[str]] = {base: [], other: [], "neither": []}
+    for lang in langs:
+        s = views.multi(lang, lang)
+        if s is None or other not in s.by_model:
+            continue
+
+        def delta(scenario: ScenarioResult | None, metric: str) -> tuple[str, float | None, list | None]:
+            if scenario is None or not scenario.comparisons:
+                return "–", None, None
+            c = next(c for c in scenario.comparisons if c.other == other).metrics.get(metric) or {}
+            if c.get("diff") is None:
+                return "–", None, None
+            return f"{c['diff']:+.1f} [{c['ci'][0]:+.1f}, {c['ci'][1]:+.1f}]", c["diff"], c["ci"]
+
+        complete_x, diff, ci = delta(s, "complete@10")
+        if ci is not None:
+            splits_less[other if ci[0] > 0 else base if ci[1] < 0 else "neither"].append(lang)
+        rows.append("| " + " | ".join([
+            lang, preference(views, lang, base)[0], preference(views, lang, other)[0],
+            fmt(s.by_model[base].metrics.get("twin_pref"), s.by_model[base].ci.get("twin_pref")),
+            fmt(s.by_model[other].metrics.get("twin_pref"), s.by_model[other].ci.get("twin_pref")),
+            delta(s, "max_r_norm")[0], complete_x, delta(views.multi(lang, "en"), "complete@10")[0],
+            delta(views.get("mono-same", (lang,), lang), "ndcg@10")[0]]) + " |")
+    words = [f"- `{other}` keeps translations together (Complete@10, X queries, paired CI above 0) more often "
+             f"than `{base}` in: {', '.join(splits_less[other]) or 'none'}",
+             f"- `{base}` does better in: {', '.join(splits_less[base]) or 'none'}; no significant difference: "
+             f"{', '.join(splits_less['neither']) or 'none'}"]
+    return words + [""] + rows
+
+
 def udhr_summary(views: Views, model: str) -> list[str]:
     langs = sorted({s.query_lang for s in views.report.scenarios if s.kind == "multi" and s.query_lang != "en"})
     out = ["| X | EIR | EIR neutral | twin pref | prefers |", "|---|---|---|---|---|"]
@@ -243,7 +279,13 @@ def main() -> None:
     ap.add_argument("--model", default="multilingual-e5-small")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bias-baseline.md")
     ap.add_argument("--int8-out", type=Path, default=REPO / "benchmarks" / "results" / "int8-check.json")
+    ap.add_argument("--compare", metavar="MODEL",
+                    help="instead of fp32 vs int8: MODEL's fp32 graph beside --model's, each set audited on the "
+                         "languages MODEL states it covers; writes benchmarks/results/bias-models.md")
     args = ap.parse_args()
+    if args.compare:
+        compare_models(args)
+        return
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]
     unknown = set(sets) - {"manpages", "udhr", "quran"}
     if unknown:
@@ -300,6 +342,40 @@ def main() -> None:
     if int8_result is not None:
         write_text_atomic(args.int8_out, json.dumps(int8_result, indent=1, ensure_ascii=False) + "\n")
         print(f"wrote {args.int8_out}")
+
+
+def compare_models(args: argparse.Namespace) -> None:
+    first = Encoder.load(resolve_model(args.model), onnx="model.onnx")
+    second = Encoder.load(resolve_model(args.compare))
+    base, other = args.model, args.compare
+    covered = set(second.manifest.languages or []) or None
+    out = args.out if args.out.name != "bias-baseline.md" else args.out.with_name("bias-models.md")
+    lines = [f"# {base} vs {other}: language preference and split translations", "",
+             f"Command: `python benchmarks/bias_baseline.py --compare {other}"
+             + ("" if args.sets == "manpages,udhr" else f" --sets {args.sets}") + "`  ",
+             f"Date: {time.strftime('%Y-%m-%d')}", "",
+             "Δ = paired difference {other} − {base} over the same queries, 95% bootstrap CI (1,000 resamples, "
+             "seed 0). \"prefers\" is the twin-preference verdict of `bias-baseline.md` (CI vs 50).".format(
+                 other=other, base=base)]
+    for name in [s.strip() for s in args.sets.split(",") if s.strip()]:
+        path = manpages_dir(args.manpages) if name == "manpages" else REPO / "examples" / "udhr"
+        corpus = load_corpus(path)
+        candidates = (langs_with_queries(corpus, args.min_queries) if name == "manpages"
+                      else sorted({q.lang for q in corpus.queries} - {"en"}))
+        langs = [lang for lang in candidates if covered is None or lang in covered]
+        t0 = time.perf_counter()
+        report = audit(corpus, [first, second], AuditSettings(scenarios=["multi", "mono-same"], langs=langs,
+                                                              bootstrap=BOOTSTRAP, seed=0,
+                                                              cache_dir=default_cache_dir()))
+        seconds = time.perf_counter() - t0
+        left_out = sorted(set(candidates) - set(langs))
+        lines += ["", f"## {name}: en + {', '.join(langs)}"
+                  + (f" (left out, not among {other}'s languages: {', '.join(left_out)})" if left_out else ""), ""]
+        lines += describe(report, corpus, seconds) + [""]
+        lines += comparison_section(Views(report), langs, base, other)
+        print(f"{name}: done in {seconds:.0f} s", file=sys.stderr)
+    write_text_atomic(out, "\n".join(lines) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
