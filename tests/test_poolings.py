@@ -285,8 +285,8 @@ def test_sentence_transformers_decoder_with_last_token_pooling(qwen2_dir: Path, 
     _check_parity(st, tmp_path / "out" / "qwen", "last", True)
 
 
-def test_plain_directory_says_it_used_defaults(tiny_model_dir: Path) -> None:
-    m = load_manifest(tiny_model_dir)
+def test_plain_directory_says_it_used_defaults(tiny_exported_dir: Path) -> None:
+    m = load_manifest(tiny_exported_dir)  # exported through Optimum from a plain transformers directory
     assert m.settings_source["pooling"] == m.settings_source["normalize"] == "default"
     assert m.settings_source["query_prefix"] == "given"  # the fixture passes the e5 prefixes
 
