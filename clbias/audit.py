@@ -18,7 +18,7 @@ from .metrics import registry, stats
 from .metrics.types import PoolInfo
 from .report.model import (DETAIL_METRICS, HEADLINE_METRICS, Comparison, LanguageGap, ModelInfo, ModelScores,
                            Report, ScenarioResult)
-from .retrieval import retrieve
+from .retrieval import RetrievalResult, retrieve
 from .runtime.embed import embed_texts
 from .runtime.encoder import Encoder
 from .scenarios import ENGLISH, Scenario, build_scenarios
@@ -109,13 +109,23 @@ def score_scenario(corpus: Corpus, scenario: Scenario, embedded: EmbeddedCorpus,
     result = retrieve(embedded.queries[scenario.queries], embedded.docs[scenario.pool], [q.id for q in queries],
                       [q.lang for q in queries], scenario.relevant, pool, depth=max(settings.depth, settings.k),
                       k=settings.k, index=settings.index, hnsw=settings.hnsw, excluded=scenario.excluded)
-    per_query = registry.evaluate(result.runs, pool, names)
+    return scores_of(result, pool, settings, names)
+
+
+def scores_of(result: RetrievalResult, pool: PoolInfo, settings: AuditSettings, names: list[str]
+              ) -> tuple[ModelScores, dict[str, Any]]:
+    """Metrics (vectorised over the columnar runs), their bootstrap CIs, and the head of every ranking."""
+    columns = result.columns
+    per_query = registry.evaluate(columns, pool, names)
     metrics = {n: _round(registry.mean_applicable(v)) for n, v in per_query.items()}
-    estimates = {n: stats.bootstrap_ci(v, n_resamples=settings.bootstrap, seed=settings.seed) for n, v in per_query.items()}
+    estimates = stats.summarize(per_query, n_resamples=settings.bootstrap, seed=settings.seed)
     ci = {n: None if e is None else _round_pair((e.low, e.high)) for n, e in estimates.items()}
     index = {"kind": result.index_kind, "params": result.index_params, "recall_vs_exact": _round(result.recall_vs_exact)}
-    run = [(r.qid, [str(d) for d in pool.doc_ids[r.top]], [float(s) for s in r.top_scores]) for r in result.runs]
-    scores = ModelScores(metrics, ci, {n: [None if np.isnan(x) else float(x) for x in v] for n, v in per_query.items()},
+    doc_ids = pool.doc_ids[np.maximum(columns.top, 0)].tolist() if pool.size else [[] for _ in columns.qids]
+    top_scores = columns.top_scores.astype(float).tolist()
+    run = [(qid, doc_ids[i][:n], top_scores[i][:n])
+           for i, (qid, n) in enumerate(zip(columns.qids, columns.top_len.tolist()))]
+    scores = ModelScores(metrics, ci, {n: [None if x != x else x for x in v.tolist()] for n, v in per_query.items()},
                          run)
     return scores, index
 
