@@ -138,9 +138,14 @@ def test_retrieve_equals_a_full_sort_of_every_row(monkeypatch: pytest.MonkeyPatc
     assert_same_metrics(result.runs, pool)
 
 
-def test_retrieve_with_a_large_pool_takes_the_head_from_a_sampled_threshold() -> None:
-    """Pools much larger than the depth select the head by a threshold drawn from a sample of the row; the
-    head and ranks are still exact, ties at the boundary included."""
+@pytest.mark.parametrize("sample_rank, row_count_width", [(32, 5_000), (1, 0), (2, 10**9)])
+def test_retrieve_with_a_large_pool_takes_the_head_from_a_sampled_threshold(
+        monkeypatch: pytest.MonkeyPatch, sample_rank: int, row_count_width: int) -> None:
+    """Pools much larger than the depth select the head by a threshold drawn from a sample of the row (a
+    threshold too high for a row falls back to every column), and count deep ranks row by row or along an
+    axis; the head and ranks are exact either way, ties at the boundary included."""
+    monkeypatch.setattr(retrieval, "_SAMPLE_RANK", sample_rank)
+    monkeypatch.setattr(retrieval, "_ROW_COUNT_WIDTH", row_count_width)
     rng = np.random.default_rng(7)
     n_docs = 6000
     pool = mixed_pool(n_docs, 7)
