@@ -22,7 +22,7 @@ from .retrieval import RetrievalResult, retrieve
 from .runtime.embed import embed_texts
 from .runtime.encoder import Encoder
 from .scenarios import ENGLISH, Scenario, build_scenarios
-from .search import HnswParams, IndexKind
+from .search import HnswParams, IndexKind, choose_index
 
 
 class Progress(Protocol):
@@ -45,6 +45,8 @@ class AuditSettings:
     batch_size: int = 32
     cache_dir: Path | None = None
     shift: bool = False  # add a `NAME+shift` variant for every model with a fitted training-free shift
+    engine: str = "local"  # "ray": embed with Ray Data and score large pools as Ray tasks (extra `ray`)
+    ray: Any = None  # clbias.engine.ray_engine.RayOptions for engine "ray" (None: defaults)
 
     def metric_names(self) -> list[str]:
         names = [n.replace("@10", f"@{self.k}") for n in HEADLINE_METRICS]
@@ -67,8 +69,10 @@ def model_info(encoder: Encoder, name: str | None = None) -> ModelInfo:
 
 
 def embed_corpus(corpus: Corpus, encoder: Encoder, settings: AuditSettings, progress: Progress | None = None,
-                 docs_needed: np.ndarray | None = None, queries_needed: np.ndarray | None = None) -> EmbeddedCorpus:
-    """Embed the documents and queries that some scenario uses (all, when not told); the rest stay zero."""
+                 docs_needed: np.ndarray | None = None, queries_needed: np.ndarray | None = None,
+                 embed_texts: Any = embed_texts) -> EmbeddedCorpus:
+    """Embed the documents and queries that some scenario uses (all, when not told); the rest stay zero.
+    `embed_texts`: the engine's embedding function (runtime.embed.embed_texts, or the Ray engine's)."""
     doc_idx = np.arange(len(corpus.docs)) if docs_needed is None else docs_needed
     q_idx = np.arange(len(corpus.queries)) if queries_needed is None else queries_needed
     if progress:
@@ -102,10 +106,18 @@ def _count_by_lang(langs: Sequence[str], truncated: np.ndarray) -> dict[str, int
 
 
 def score_scenario(corpus: Corpus, scenario: Scenario, embedded: EmbeddedCorpus, settings: AuditSettings,
-                   names: list[str]) -> tuple[ModelScores, dict[str, Any]]:
+                   names: list[str], session: Any = None) -> tuple[ModelScores, dict[str, Any]]:
+    """`session`: a running Ray engine session; exact scoring of large pools then runs as Ray tasks."""
     ids, langs, pids = corpus.doc_arrays()
     pool = PoolInfo(doc_ids=ids[scenario.pool], langs=langs[scenario.pool], parallel_ids=pids[scenario.pool])
     queries = [corpus.queries[i] for i in scenario.queries]
+    if session is not None and choose_index(settings.index, pool.size) == "exact":
+        from .engine.ray_engine import retrieve_ray
+
+        result = retrieve_ray(session, embedded.queries[scenario.queries], embedded.docs[scenario.pool],
+                              [q.id for q in queries], [q.lang for q in queries], scenario.relevant, pool,
+                              depth=max(settings.depth, settings.k), k=settings.k, excluded=scenario.excluded)
+        return scores_of(result, pool, settings, names)
     result = retrieve(embedded.queries[scenario.queries], embedded.docs[scenario.pool], [q.id for q in queries],
                       [q.lang for q in queries], scenario.relevant, pool, depth=max(settings.depth, settings.k),
                       k=settings.k, index=settings.index, hnsw=settings.hnsw, excluded=scenario.excluded)
@@ -209,6 +221,16 @@ def audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings |
     settings = settings or AuditSettings()
     if not encoders:
         raise ValueError("audit needs at least one model")
+    if settings.engine == "ray":
+        from .engine.ray_engine import RaySession
+
+        with RaySession(settings.ray) as session:
+            return _audit(corpus, encoders, settings, progress, session)
+    return _audit(corpus, encoders, settings, progress, None)
+
+
+def _audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings, progress: Progress | None,
+           session: Any) -> Report:
     model_names = model_labels(encoders)
     metric_names = settings.metric_names()
     timings: dict[str, float] = {}
@@ -231,8 +253,15 @@ def audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings |
     embedded: list[EmbeddedCorpus] = []
     docs_needed = np.unique(np.concatenate([s.pool for s in scenarios])) if scenarios else None
     queries_needed = np.unique(np.concatenate([s.queries for s in scenarios])) if scenarios else None
+    embed_fn: Any = embed_texts
+    if session is not None:
+        from functools import partial
+
+        from .engine.ray_engine import embed_texts_ray
+
+        embed_fn = partial(embed_texts_ray, session)
     for encoder in encoders:
-        embedded.append(embed_corpus(corpus, encoder, settings, progress, docs_needed, queries_needed))
+        embedded.append(embed_corpus(corpus, encoder, settings, progress, docs_needed, queries_needed, embed_fn))
     infos = [model_info(e, n) for e, n in zip(encoders, model_names)]
     if settings.shift:
         model_names, embedded, infos = _with_shifted_variants(corpus, encoders, model_names, embedded, infos, notes)
@@ -244,7 +273,7 @@ def audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings |
     for scenario in scenarios:
         by_model: dict[str, ModelScores] = {}
         for name, emb in zip(model_names, embedded):
-            scores, index = score_scenario(corpus, scenario, emb, settings, metric_names)
+            scores, index = score_scenario(corpus, scenario, emb, settings, metric_names, session)
             by_model[name] = scores
             index_info = {"kind": index["kind"], "params": index["params"], "recall_vs_exact": None}
             if index["recall_vs_exact"] is not None:

@@ -75,9 +75,13 @@ def pool_layout(pool: PoolInfo) -> PoolLayout:
 def retrieve(query_vecs: np.ndarray, doc_vecs: np.ndarray, qids: list[str], qlangs: list[str],
              relevant: tuple[np.ndarray, ...], pool: PoolInfo, depth: int = 100, k: int = 10,
              index: IndexKind = "auto", hnsw: HnswParams = HnswParams(), threads: int = 1,
-             excluded: tuple[np.ndarray, ...] = ()) -> RetrievalResult:
+             excluded: tuple[np.ndarray, ...] = (), chunk_cells: int | None = None) -> RetrievalResult:
     """`excluded[i]`: pool indices that query i must not see (its own source document in label-free
-    probes); they are scored -inf, so they rank last and never enter the head of the ranking."""
+    probes); they are scored -inf, so they rank last and never enter the head of the ranking.
+
+    `chunk_cells` (default MAX_CHUNK_CELLS) sets the rows of each matrix product, `chunk_cells // pool size`;
+    BLAS may round a row differently in products of different heights, so callers that split the queries
+    themselves (the Ray engine) cut at multiples of that to get the same scores to the bit."""
     kind = choose_index(index, pool.size)
     n_docs = pool.size
     depth = min(depth, n_docs)
@@ -97,8 +101,9 @@ def retrieve(query_vecs: np.ndarray, doc_vecs: np.ndarray, qids: list[str], qlan
     graph_scores = np.full((n, depth), np.nan, np.float32) if graph is not None else None
     hits = 0.0
     width = max(1, n_docs)
-    rows_per_product = max(1, MAX_CHUNK_CELLS // width)
-    rows_per_block = max(1, min(SELECT_CELLS, MAX_CHUNK_CELLS) // width)
+    cells = MAX_CHUNK_CELLS if chunk_cells is None else chunk_cells
+    rows_per_product = product_rows(n_docs, cells)
+    rows_per_block = max(1, min(SELECT_CELLS, cells) // width)
     for start in range(0, n, rows_per_product):
         stop = min(n, start + rows_per_product)
         scores = np.asarray(query_vecs[start:stop] @ doc_vecs.T, dtype=np.float32)
@@ -131,6 +136,11 @@ def retrieve(query_vecs: np.ndarray, doc_vecs: np.ndarray, qids: list[str], qlan
                       build_threads=hnsw.build_threads, space="ip")
         recall = hits / max(1, n)
     return RetrievalResult(columns, kind, params, recall)
+
+
+def product_rows(pool_size: int, chunk_cells: int | None = None) -> int:
+    """Queries per matrix product for a pool of this size."""
+    return max(1, (MAX_CHUNK_CELLS if chunk_cells is None else chunk_cells) // max(1, pool_size))
 
 
 def _padded(rows: tuple[np.ndarray, ...], n: int) -> np.ndarray:

@@ -20,6 +20,7 @@ from ..search import HnswParams
 from ..io import write_text_atomic
 from ..langs import normalize_lang
 from .common import add_model_options, load_encoders
+from .engine import add_engine_options, ray_options
 from .progress import RichProgress
 
 
@@ -51,6 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runs", type=Path, help="write TREC run files (one per scenario and model) here")
     p.add_argument("--fail-if", help="exit 1 if a bias bound is broken, e.g. 'eir>20,multi:max_r_norm<60'")
     p.add_argument("--quiet", action="store_true", help="no terminal report")
+    add_engine_options(p)
     p.set_defaults(run=run)
 
 
@@ -72,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     gates = parse_gates(args.fail_if) if args.fail_if else []
     if args.k < 1 or args.depth < 1:
         raise InputError("must be >= 1", field="--k/--depth")
+    ray = ray_options(args)  # fails fast (extra missing, cluster unreachable) before any expensive work
     corpus = load_corpus(args.corpus, args.split)
     langs = parse_langs(args.langs, corpus.doc_langs) if args.langs else None
     encoders = load_encoders(args, console, default=DEFAULT_MODEL)
@@ -80,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         k=args.k, depth=args.depth, index=args.index, hnsw=HnswParams(ef=args.ef), bootstrap=args.bootstrap,
         seed=args.seed, expand_translations=not args.no_expand_translations, shift=args.shift,
         cache_dir=None if args.no_cache else (args.cache_dir or default_cache_dir()),
+        engine=args.engine, ray=ray,
     )
     report = audit(corpus, encoders, settings, progress=None if args.quiet else RichProgress(console))
     if not args.quiet:

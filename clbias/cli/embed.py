@@ -13,6 +13,7 @@ from ..io import atomic_path, read_jsonl, write_text_atomic
 from ..runtime.cache import default_cache_dir
 from ..runtime.embed import embed_texts
 from .common import add_model_options, load_encoders
+from .engine import add_engine_options, ray_options
 from .progress import RichProgress
 
 
@@ -24,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kind", choices=("query", "passage"), default="passage", help="which prefix to apply")
     p.add_argument("--out", type=Path, required=True, help="output .npy (float32, [n, dim])")
     p.add_argument("--no-cache", action="store_true")
+    add_engine_options(p)
     p.set_defaults(run=run)
 
 
@@ -49,12 +51,19 @@ def read_texts(path: Path) -> tuple[list[str], list[str]]:
 
 def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
+    ray = ray_options(args)
     ids, texts = read_texts(args.texts)
     encoder = load_encoders(args, console)[0]
     progress = RichProgress(console)
     progress.start(f"embedding {len(texts)} texts", len(texts))
-    vectors, stats = embed_texts(encoder, texts, args.kind, None if args.no_cache else default_cache_dir(),
-                                 progress=progress.advance)
+    cache = None if args.no_cache else default_cache_dir()
+    if ray is None:
+        vectors, stats = embed_texts(encoder, texts, args.kind, cache, progress=progress.advance)
+    else:
+        from ..engine.ray_engine import RaySession, embed_texts_ray
+
+        with RaySession(ray) as session:
+            vectors, stats = embed_texts_ray(session, encoder, texts, args.kind, cache, progress=progress.advance)
     progress.finish()
     out = args.out if args.out.suffix == ".npy" else args.out.with_suffix(".npy")
     with atomic_path(out) as tmp:

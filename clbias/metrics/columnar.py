@@ -98,6 +98,27 @@ class ColumnarRuns:
                    lang_names=np.array(names, dtype=str).reshape(len(names)), best_irrelevant_rank=best,
                    best_irrelevant_twinned_rank=twin, exact_head=exact, exact_head_len=exact_len)
 
+    @classmethod
+    def concat(cls, parts: Sequence["ColumnarRuns"]) -> "ColumnarRuns":
+        """The runs of several query chunks of one pool, in order (padding widened to the widest part)."""
+        def stack(name: str, fill: float) -> np.ndarray:
+            arrays = [getattr(p, name) for p in parts]
+            width = max(a.shape[1] for a in arrays)
+            return np.concatenate([np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=fill)
+                                   for a in arrays])
+
+        first = parts[0]
+        exact = None if first.exact_head is None else stack("exact_head", -1)
+        return cls(qids=[q for p in parts for q in p.qids], qlangs=np.concatenate([p.qlangs for p in parts]),
+                   top=stack("top", -1), top_scores=stack("top_scores", NAN),
+                   top_len=np.concatenate([p.top_len for p in parts]), relevant=stack("relevant", -1),
+                   relevant_ranks=stack("relevant_ranks", 0), relevant_scores=stack("relevant_scores", NAN),
+                   n_relevant=np.concatenate([p.n_relevant for p in parts]), lang_names=first.lang_names,
+                   best_irrelevant_rank=np.concatenate([p.best_irrelevant_rank for p in parts]),
+                   best_irrelevant_twinned_rank=np.concatenate([p.best_irrelevant_twinned_rank for p in parts]),
+                   exact_head=exact, exact_head_len=None if exact is None else
+                   np.concatenate([p.exact_head_len for p in parts]))  # type: ignore[misc]
+
     @cached_property
     def relevant_mask(self) -> np.ndarray:
         return np.arange(self.relevant.shape[1])[None, :] < self.n_relevant[:, None]
