@@ -208,3 +208,21 @@ def test_nan_scores_rank_last_like_minus_infinity() -> None:
 def test_metric_names_all_have_a_vectorised_form() -> None:
     for name in ALL_METRICS:
         assert get_metric(name).vectorised is not None, name
+
+
+@pytest.mark.parametrize("paired", [False, True])
+def test_language_gaps_from_kept_draws_equal_fresh_draws(paired: bool) -> None:
+    from clbias.metrics import stats
+
+    rng = np.random.default_rng(8)
+    english, other = rng.normal(size=57), rng.normal(size=57 if paired else 43)
+    english[3] = np.nan
+    gap = stats.language_gap(english, other, paired=paired, n_resamples=500, seed=11)
+    fresh = np.random.default_rng(11)
+    if paired:
+        both = ~np.isnan(english) & ~np.isnan(other)
+        samples = stats._bootstrap_means(english[both] - other[both], 500, fresh)
+    else:
+        e = english[~np.isnan(english)]
+        samples = stats._bootstrap_means(e, 500, fresh) - stats._bootstrap_means(other, 500, fresh)
+    assert (gap.low, gap.high) == stats._percentile_interval(samples, 0.95)
