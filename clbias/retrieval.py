@@ -53,10 +53,7 @@ class PoolLayout:
     lang_codes: np.ndarray  # pool index -> language column
     blocks: np.ndarray  # [L, 3]: language j's columns are [start, split) untwinned, [split, stop) twinned
     twinned: np.ndarray  # bool, pool index -> has an English twin in the pool
-
-    @property
-    def identity(self) -> bool:
-        return bool(np.array_equal(self.perm, np.arange(self.perm.size)))
+    identity: bool  # the pool is already in layout order (no gather needed)
 
 
 def pool_layout(pool: PoolInfo) -> PoolLayout:
@@ -69,7 +66,8 @@ def pool_layout(pool: PoolInfo) -> PoolLayout:
     twin_sizes = np.bincount(codes[twinned], minlength=names.size)
     stop = np.cumsum(lang_sizes)
     blocks = np.stack([stop - lang_sizes, stop - twin_sizes, stop], axis=1) if names.size else np.empty((0, 3), np.int64)
-    return PoolLayout(perm, names, codes, blocks.astype(np.int64), twinned)
+    identity = bool(np.array_equal(perm, np.arange(perm.size)))
+    return PoolLayout(perm, names, codes, blocks.astype(np.int64), twinned, identity)
 
 
 def retrieve(query_vecs: np.ndarray, doc_vecs: np.ndarray, qids: list[str], qlangs: list[str],
@@ -194,8 +192,8 @@ def _best_per_language(scores: np.ndarray, layout: PoolLayout) -> tuple[np.ndarr
     best = np.full((n, n_langs), -1, np.int64)
     twin = np.full((n, n_langs), -1, np.int64)
     for j, (lo, split, hi) in enumerate(layout.blocks):
-        plain = perm[view[:, lo:split].argmax(axis=1) + lo] if split > lo else None
-        twinned = perm[view[:, split:hi].argmax(axis=1) + split] if hi > split else None
+        plain = perm[_block_argmax(view, lo, split) + lo] if split > lo else None
+        twinned = perm[_block_argmax(view, split, hi) + split] if hi > split else None
         if twinned is not None:
             twin[:, j] = twinned
         if plain is None or twinned is None:
@@ -204,6 +202,14 @@ def _best_per_language(scores: np.ndarray, layout: PoolLayout) -> tuple[np.ndarr
             sp, st = scores[rows, plain], scores[rows, twinned]
             best[:, j] = np.where((st > sp) | ((st == sp) & (twinned < plain)), twinned, plain)
     return best, twin
+
+
+def _block_argmax(view: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Per row, argmax of view[:, lo:hi] (first among ties). On wide rows one contiguous row slice at a time
+    is ~3x faster than numpy's reduction over a strided column block."""
+    if view.shape[1] >= _ROW_COUNT_WIDTH:
+        return np.fromiter((row[lo:hi].argmax() for row in view), dtype=np.int64, count=view.shape[0])
+    return view[:, lo:hi].argmax(axis=1)
 
 
 def _fix_hidden_choices(scores: np.ndarray, best: np.ndarray, twin: np.ndarray, rel: np.ndarray,
