@@ -307,8 +307,18 @@ def _ranks(scores: np.ndarray, targets: np.ndarray, head: np.ndarray) -> np.ndar
     need = valid & ~in_head
     values = scores[np.arange(n)[:, None], np.maximum(targets, 0)]
     if scores.shape[1] >= _ROW_COUNT_WIDTH:  # 1-D count_nonzero is twice as fast as counting along an axis
-        for r, j in zip(*np.nonzero(need)):
-            ranks[r, j] = _count_rank(scores[r], values[r, j], targets[r, j])
+        for r in np.flatnonzero(need.any(axis=1)):
+            js = np.flatnonzero(need[r])
+            if js.size < 3:
+                for j in js:
+                    ranks[r, j] = _count_rank(scores[r], values[r, j], targets[r, j])
+                continue
+            s = values[r, js][:, None]  # several targets of one row: one call, no per-target overhead
+            higher = np.count_nonzero(scores[r][None, :] > s, axis=1)
+            equal = np.count_nonzero(scores[r][None, :] >= s, axis=1) - higher
+            ranks[r, js] = 1 + higher
+            for i in np.flatnonzero(equal > 1):
+                ranks[r, js[i]] = _count_rank(scores[r], values[r, js[i]], targets[r, js[i]])
         return ranks
     for j in np.flatnonzero(need.any(axis=0)):
         rows = np.flatnonzero(need[:, j])

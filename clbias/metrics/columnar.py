@@ -278,17 +278,22 @@ def _pool_codes(pool: PoolInfo) -> _PoolCodes:
     return codes
 
 
-def _cell_lookup(owner: np.ndarray, docs: np.ndarray, width: int, q: np.ndarray, d: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """For cells (q, d): whether (owner, docs) holds them and at which position of the flattened input."""
-    cells = owner.astype(np.int64) * width + docs
-    order = np.argsort(cells, kind="stable")
-    sorted_cells = cells[order]
-    probe = q.astype(np.int64) * width + d
-    pos = np.searchsorted(sorted_cells, probe)
-    pos = np.minimum(pos, max(0, sorted_cells.size - 1))
-    found = (sorted_cells[pos] == probe) if sorted_cells.size else np.zeros(probe.size, bool)
-    return found, order[pos] if sorted_cells.size else np.zeros(probe.size, np.int64)
+class _CellIndex:
+    """Sorted (query, document) cells, to ask whether and where other cells occur among them."""
+
+    def __init__(self, owner: np.ndarray, docs: np.ndarray, width: int) -> None:
+        self.width = width
+        cells = owner.astype(np.int64) * width + docs
+        self.order = np.argsort(cells, kind="stable")
+        self.sorted = cells[self.order]
+
+    def find(self, q: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(found, position in the original input) for each cell (q, d)."""
+        if self.sorted.size == 0:
+            return np.zeros(q.size, bool), np.zeros(q.size, np.int64)
+        probe = q.astype(np.int64) * self.width + d
+        pos = np.minimum(np.searchsorted(self.sorted, probe), self.sorted.size - 1)
+        return self.sorted[pos] == probe, self.order[pos]
 
 
 def twin_preference(c: ColumnarRuns, pool: PoolInfo) -> np.ndarray:
@@ -306,7 +311,8 @@ def twin_preference(c: ColumnarRuns, pool: PoolInfo) -> np.ndarray:
     rel_q, rel_pos = np.nonzero(c.relevant_mask)
     rel_doc = c.relevant[rel_q, rel_pos]
     width = pool.size
-    doc_rel, _ = _cell_lookup(rel_q, rel_doc, width, hq, hdoc)
+    relevant_cells = _CellIndex(rel_q, rel_doc, width)
+    doc_rel, _ = relevant_cells.find(hq, hdoc)
     lang = codes.lang[hdoc]
     pid = codes.pid[hdoc]
     is_en = lang == en_code
@@ -324,7 +330,7 @@ def twin_preference(c: ColumnarRuns, pool: PoolInfo) -> np.ndarray:
     offsets = np.arange(rep.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
     twin = codes.members[codes.group_start[g][rep] + offsets]
     pq, pdoc, pen = hq[rep], hdoc[rep], is_en[rep]
-    twin_rel, _ = _cell_lookup(rel_q, rel_doc, width, pq, twin)
+    twin_rel, _ = relevant_cells.find(pq, twin)
     pq, pdoc, pen, twin = pq[~twin_rel], pdoc[~twin_rel], pen[~twin_rel], twin[~twin_rel]
     en_doc = np.where(pen, pdoc, twin)
     native_doc = np.where(pen, twin, pdoc)
@@ -336,8 +342,9 @@ def twin_preference(c: ColumnarRuns, pool: PoolInfo) -> np.ndarray:
         pq, en_doc, native_doc = pq[first], en_doc[first], native_doc[first]
     vq, vpos = np.nonzero(valid)
     vdoc = head[vq, vpos]
-    found_en, at_en = _cell_lookup(vq, vdoc, width, pq, en_doc)
-    found_nat, at_nat = _cell_lookup(vq, vdoc, width, pq, native_doc)
+    head_cells = _CellIndex(vq, vdoc, width)
+    found_en, at_en = head_cells.find(pq, en_doc)
+    found_nat, at_nat = head_cells.find(pq, native_doc)
     beyond = head_len[pq]
     pos_en = np.where(found_en, vpos[at_en] if vpos.size else 0, beyond)
     pos_nat = np.where(found_nat, vpos[at_nat] if vpos.size else 0, beyond)
