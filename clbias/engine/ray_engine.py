@@ -195,6 +195,7 @@ def embed_texts_ray(session: RaySession, encoder: Encoder, texts: Sequence[str],
         session.probe(encoder)
         ray = session.ray
         actors, per_actor = session.actor_plan()
+        _quiet_ray_data(ray)  # clbias shows its own progress bar
         ds = ray.data.from_items([{"row": int(i), "text": texts[i]} for i in missing])
         ds = ds.map_batches(EncoderActor, fn_constructor_kwargs={
             "model_dir": str(encoder.model_dir), "onnx": encoder.onnx, "threads": session.options.threads,
@@ -227,6 +228,16 @@ def embed_texts_ray(session: RaySession, encoder: Encoder, texts: Sequence[str],
     if out is None:
         out = np.empty((len(texts), dim), np.float32)
     return out, EncodeStats(n_tokens=n_tokens, truncated=n_tokens > encoder.max_length)
+
+
+def _quiet_ray_data(ray: Any) -> None:
+    import logging
+
+    context = ray.data.DataContext.get_current()
+    for name, value in (("enable_progress_bars", False), ("print_on_execution_start", False)):
+        if hasattr(context, name):
+            setattr(context, name, value)
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
 
 
 def _store(cache: EmbeddingCache, keys: list[bytes], batches: list[dict[str, np.ndarray]]) -> None:
