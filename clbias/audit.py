@@ -21,12 +21,12 @@ from .metrics import registry, stats
 from .metrics.types import PoolInfo
 from .report.model import (DETAIL_METRICS, HEADLINE_METRICS, Comparison, LanguageGap, ModelInfo, ModelScores,
                            Report, ScenarioResult)
-from .retrieval import retrieve
+from .retrieval import RetrievalResult, retrieve
 from .runtime.embed import embed_texts
 from .runtime.encoder import Encoder
 from .runtime.manifest import language_note
 from .scenarios import DEFAULT_KINDS, SCENARIO_KINDS, Scenario, build_scenarios
-from .search import HnswParams, IndexKind
+from .search import HnswParams, IndexKind, choose_index
 
 INDEX_KINDS = ("auto", "exact", "hnsw")
 TRUNCATED_IDS_SHOWN = 5  # ids of truncated texts named per language in the report
@@ -52,6 +52,8 @@ class AuditSettings:
     batch_size: int = 32
     cache_dir: Path | None = None
     shift: bool = False  # add a `NAME+shift` variant for every model with a fitted training-free shift
+    engine: str = "local"  # "ray": embed with Ray Data and score large pools as Ray tasks (extra `ray`)
+    ray: Any = None  # clbias.engine.ray_engine.RayOptions for engine "ray" (None: defaults)
 
     def __post_init__(self) -> None:
         """Refuse settings that would crash or mislead halfway through an audit; InputError names the field."""
@@ -157,8 +159,10 @@ def model_info(encoder: Encoder, name: str | None = None) -> ModelInfo:
 
 
 def embed_corpus(corpus: Corpus, encoder: Encoder, settings: AuditSettings, progress: Progress | None = None,
-                 docs_needed: np.ndarray | None = None, queries_needed: np.ndarray | None = None) -> EmbeddedCorpus:
-    """Embed the documents and queries that some scenario uses (all, when not told); the rest stay zero."""
+                 docs_needed: np.ndarray | None = None, queries_needed: np.ndarray | None = None,
+                 embed_texts: Any = embed_texts) -> EmbeddedCorpus:
+    """Embed the documents and queries that some scenario uses (all, when not told); the rest stay zero.
+    `embed_texts`: the engine's embedding function (runtime.embed.embed_texts, or the Ray engine's)."""
     doc_idx = np.arange(len(corpus.docs)) if docs_needed is None else docs_needed
     q_idx = np.arange(len(corpus.queries)) if queries_needed is None else queries_needed
     if progress:
@@ -200,20 +204,38 @@ def _count_by_lang(langs: Sequence[str], truncated: np.ndarray) -> dict[str, int
 
 
 def score_scenario(corpus: Corpus, scenario: Scenario, embedded: EmbeddedCorpus, settings: AuditSettings,
-                   names: list[str]) -> tuple[ModelScores, dict[str, Any]]:
+                   names: list[str], session: Any = None) -> tuple[ModelScores, dict[str, Any]]:
+    """`session`: a running Ray engine session; exact scoring of large pools then runs as Ray tasks."""
     ids, langs, pids = corpus.doc_arrays()
     pool = PoolInfo(doc_ids=ids[scenario.pool], langs=langs[scenario.pool], parallel_ids=pids[scenario.pool])
     queries = [corpus.queries[i] for i in scenario.queries]
+    if session is not None and choose_index(settings.index, pool.size) == "exact":
+        from .engine.ray_engine import retrieve_ray
+
+        result = retrieve_ray(session, embedded.queries[scenario.queries], embedded.docs[scenario.pool],
+                              [q.id for q in queries], [q.lang for q in queries], scenario.relevant, pool,
+                              depth=max(settings.depth, settings.k), k=settings.k, excluded=scenario.excluded)
+        return scores_of(result, pool, settings, names)
     result = retrieve(embedded.queries[scenario.queries], embedded.docs[scenario.pool], [q.id for q in queries],
                       [q.lang for q in queries], scenario.relevant, pool, depth=max(settings.depth, settings.k),
                       k=settings.k, index=settings.index, hnsw=settings.hnsw, excluded=scenario.excluded)
-    per_query = registry.evaluate(result.runs, pool, names)
+    return scores_of(result, pool, settings, names)
+
+
+def scores_of(result: RetrievalResult, pool: PoolInfo, settings: AuditSettings, names: list[str]
+              ) -> tuple[ModelScores, dict[str, Any]]:
+    """Metrics (vectorised over the columnar runs), their bootstrap CIs, and the head of every ranking."""
+    columns = result.columns
+    per_query = registry.evaluate(columns, pool, names)
     metrics = {n: _round(registry.mean_applicable(v)) for n, v in per_query.items()}
-    estimates = {n: stats.bootstrap_ci(v, n_resamples=settings.bootstrap, seed=settings.seed) for n, v in per_query.items()}
+    estimates = stats.summarize(per_query, n_resamples=settings.bootstrap, seed=settings.seed)
     ci = {n: None if e is None else _round_pair((e.low, e.high)) for n, e in estimates.items()}
     index = {"kind": result.index_kind, "params": result.index_params, "recall_vs_exact": _round(result.recall_vs_exact)}
-    run = [(r.qid, [str(d) for d in pool.doc_ids[r.top]], [float(s) for s in r.top_scores]) for r in result.runs]
-    scores = ModelScores(metrics, ci, {n: [None if np.isnan(x) else float(x) for x in v] for n, v in per_query.items()},
+    doc_ids = pool.doc_ids[np.maximum(columns.top, 0)].tolist() if pool.size else [[] for _ in columns.qids]
+    top_scores = columns.top_scores.astype(float).tolist()
+    run = [(qid, doc_ids[i][:n], top_scores[i][:n])
+           for i, (qid, n) in enumerate(zip(columns.qids, columns.top_len.tolist()))]
+    scores = ModelScores(metrics, ci, {n: [None if x != x else x for x in v.tolist()] for n, v in per_query.items()},
                          run)
     return scores, index
 
@@ -299,6 +321,16 @@ def audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings |
     settings = settings or AuditSettings()
     if not encoders:
         raise ValueError("audit needs at least one model")
+    if settings.engine == "ray":
+        from .engine.ray_engine import RaySession
+
+        with RaySession(settings.ray) as session:
+            return _audit(corpus, encoders, settings, progress, session)
+    return _audit(corpus, encoders, settings, progress, None)
+
+
+def _audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings, progress: Progress | None,
+           session: Any) -> Report:
     model_names = model_labels(encoders)
     metric_names = settings.metric_names()
     timings: dict[str, float] = {}
@@ -310,8 +342,15 @@ def audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings |
     embedded: list[EmbeddedCorpus] = []
     docs_needed = np.unique(np.concatenate([s.pool for s in scenarios])) if scenarios else None
     queries_needed = np.unique(np.concatenate([s.queries for s in scenarios])) if scenarios else None
+    embed_fn: Any = embed_texts
+    if session is not None:
+        from functools import partial
+
+        from .engine.ray_engine import embed_texts_ray
+
+        embed_fn = partial(embed_texts_ray, session)
     for encoder in encoders:
-        embedded.append(embed_corpus(corpus, encoder, settings, progress, docs_needed, queries_needed))
+        embedded.append(embed_corpus(corpus, encoder, settings, progress, docs_needed, queries_needed, embed_fn))
     infos = [model_info(e, n) for e, n in zip(encoders, model_names)]
     if settings.shift:
         model_names, embedded, infos = _with_shifted_variants(corpus, encoders, model_names, embedded, infos, notes)
@@ -323,7 +362,7 @@ def audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings |
     for scenario in scenarios:
         by_model: dict[str, ModelScores] = {}
         for name, emb in zip(model_names, embedded):
-            scores, index = score_scenario(corpus, scenario, emb, settings, metric_names)
+            scores, index = score_scenario(corpus, scenario, emb, settings, metric_names, session)
             by_model[name] = scores
             index_info = {"kind": index["kind"], "params": index["params"], "recall_vs_exact": None}
             if index["recall_vs_exact"] is not None:

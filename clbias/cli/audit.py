@@ -20,6 +20,7 @@ from ..scenarios import SCENARIO_KINDS
 from ..search import HnswParams
 from ..langs import normalize_lang
 from .common import add_model_options, check_model_options, load_encoders
+from .engine import add_engine_options, ray_options
 from .progress import RichProgress
 
 
@@ -51,6 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runs", type=Path, help="write TREC run files (one per scenario and model) here")
     p.add_argument("--fail-if", help="exit 1 if a bias bound is broken, e.g. 'eir>20,multi:max_r_norm<60'")
     p.add_argument("--quiet", action="store_true", help="no terminal report")
+    add_engine_options(p)
     p.set_defaults(run=run)
 
 
@@ -72,13 +74,14 @@ _OPTION_OF = {"k": "--k", "depth": "--depth", "bootstrap": "--bootstrap", "seed"
               "index": "--index", "scenarios": "--scenario", "langs": "--langs"}
 
 
-def settings_from_args(args: argparse.Namespace, langs: list[str] | None) -> AuditSettings:
+def settings_from_args(args: argparse.Namespace, langs: list[str] | None, ray: object = None) -> AuditSettings:
     try:
         return AuditSettings(
             scenarios=args.scenario, langs=langs,
             k=args.k, depth=args.depth, index=args.index, hnsw=HnswParams(ef=args.ef), bootstrap=args.bootstrap,
             seed=args.seed, expand_translations=not args.no_expand_translations, shift=args.shift,
             cache_dir=None if args.no_cache else (args.cache_dir or default_cache_dir()),
+            engine=args.engine, ray=ray,
         )
     except InputError as exc:
         raise InputError(exc.reason, field=_OPTION_OF.get(exc.field or "", exc.field)) from None
@@ -91,10 +94,11 @@ def run(args: argparse.Namespace) -> int:
     check_model_options(args)
     settings_from_args(args, None)
     check_output_paths({"--json": args.json, "--markdown": args.markdown, "--html": args.html}, {"--runs": args.runs})
+    ray = ray_options(args)  # fails fast (extra missing, cluster unreachable) before any expensive work
     corpus = load_corpus(args.corpus, args.split)
     if args.runs:
         check_trec_ids(corpus)
-    settings = settings_from_args(args, parse_langs(args.langs, corpus.doc_langs) if args.langs else None)
+    settings = settings_from_args(args, parse_langs(args.langs, corpus.doc_langs) if args.langs else None, ray)
     plan = plan_audit(corpus, settings)
     check_gates(gates, [GateTarget(s.label, s.kind, s.query_lang) for s in plan.scenarios], settings.metric_names(),
                 corpus.doc_langs + corpus.query_langs, settings.k)

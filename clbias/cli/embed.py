@@ -14,6 +14,7 @@ from ..io import StagedOutputs, check_output_paths
 from ..runtime.cache import default_cache_dir
 from ..runtime.embed import embed_texts
 from .common import add_model_options, check_model_options, load_encoders
+from .engine import add_engine_options, ray_options
 from .progress import RichProgress
 
 
@@ -25,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kind", choices=("query", "passage"), default="passage", help="which prefix to apply")
     p.add_argument("--out", type=Path, required=True, help="output .npy (float32, [n, dim])")
     p.add_argument("--no-cache", action="store_true")
+    add_engine_options(p)
     p.set_defaults(run=run)
 
 
@@ -43,11 +45,18 @@ def run(args: argparse.Namespace) -> int:
     check_model_options(args)
     check_output_paths({"--out": out, "--out (ids)": ids_out})
     ids, texts = read_texts(args.texts, args.kind)
+    ray = ray_options(args)
     encoder = load_encoders(args, console)[0]
     progress = RichProgress(console)
     progress.start(f"embedding {len(texts)} texts", len(texts))
-    vectors, stats = embed_texts(encoder, texts, args.kind, None if args.no_cache else default_cache_dir(),
-                                 progress=progress.advance)
+    cache = None if args.no_cache else default_cache_dir()
+    if ray is None:
+        vectors, stats = embed_texts(encoder, texts, args.kind, cache, progress=progress.advance)
+    else:
+        from ..engine.ray_engine import RaySession, embed_texts_ray
+
+        with RaySession(ray) as session:
+            vectors, stats = embed_texts_ray(session, encoder, texts, args.kind, cache, progress=progress.advance)
     progress.finish()
     with StagedOutputs() as outputs:
         with open(outputs.file(out), "wb") as fh:

@@ -15,11 +15,14 @@ from typing import Literal
 import numpy as np
 
 from ..errors import InputError
-from . import bias, ranking
+from . import bias, columnar, ranking
+from .columnar import ColumnarRuns
 from .types import PoolInfo, QueryRun
 
 PerQuery = Callable[[QueryRun, PoolInfo], float | None]
 PerQueryAt = Callable[[QueryRun, PoolInfo, int], float | None]
+Vectorised = Callable[[ColumnarRuns, PoolInfo], np.ndarray]
+VectorisedAt = Callable[[ColumnarRuns, PoolInfo, int], np.ndarray]
 Origin = Literal["paper", "ours"]
 
 
@@ -39,6 +42,8 @@ class Metric:
     description: str
     origin: Origin
     ideal: float | None = None
+    # All queries at once over ColumnarRuns, NaN where it does not apply; equals `per_query` (the reference)
+    vectorised: Vectorised | None = None
 
     def __call__(self, run: QueryRun, pool: PoolInfo) -> float | None:
         return self.per_query(run, pool)
@@ -69,34 +74,41 @@ class MetricFamily:
     description: str  # with "{k}"
     origin: Origin
     ideal: float | None = None
+    vectorised_at: VectorisedAt | None = None
 
     def at(self, k: int) -> Metric:
+        vectorised = None if self.vectorised_at is None else functools.partial(self.vectorised_at, k=k)
         return Metric(name=f"{self.prefix}@{k}", per_query=functools.partial(self.per_query_at, k=k),
                       direction=self.direction, unit=self.unit, fmt=self.fmt,
-                      description=self.description.format(k=k), origin=self.origin, ideal=self.ideal)
+                      description=self.description.format(k=k), origin=self.origin, ideal=self.ideal,
+                      vectorised=vectorised)
 
 
 def _top1(relevance: bias.Relevance, language: bias.LanguageClass, direction: Direction, what: str) -> Metric:
     return Metric(name=f"top1_{relevance}_{language}",
                   per_query=functools.partial(bias.top1_indicator, relevance=relevance, language=language),
                   direction=direction, unit="points", fmt=".1f",
-                  description=f"% of queries whose rank-1 document is {what}", origin="ours")
+                  description=f"% of queries whose rank-1 document is {what}", origin="ours",
+                  vectorised=functools.partial(columnar.top1_indicator, relevance=relevance, language=language))
 
 
 FIXED_METRICS: tuple[Metric, ...] = (
     Metric("max_r", ranking.max_rank, Direction.LOWER, "rank", ".2f",
-           "rank of the deepest relevant document (all of R seen by then)", "paper"),
+           "rank of the deepest relevant document (all of R seen by then)", "paper", vectorised=columnar.max_rank),
     Metric("max_r_norm", ranking.max_rank_norm, Direction.HIGHER, "points", ".2f",
-           "Max@R on a log scale: 100 = relevant set at the top, 0 = last relevant ranked last", "paper"),
+           "Max@R on a log scale: 100 = relevant set at the top, 0 = last relevant ranked last", "paper",
+           vectorised=columnar.max_rank_norm),
     Metric("eir", bias.english_inclination, Direction.LOWER, "points", ".2f",
            "% of non-English queries where an irrelevant English doc outranks the best relevant native doc",
-           "ours"),
+           "ours", vectorised=columnar.english_inclination),
     Metric("eir_neutral", bias.neutral_inclination, Direction.LOWER, "points", ".2f",
            "the EIR a language-blind model of the same ranking quality shows: % of non-English queries where an "
-           "irrelevant native doc with an English twin outranks the best relevant native doc", "ours"),
+           "irrelevant native doc with an English twin outranks the best relevant native doc", "ours",
+           vectorised=columnar.neutral_inclination),
     Metric("twin_pref", bias.twin_preference, Direction.TOWARD_IDEAL, "points", ".1f",
            "% of irrelevant (English, query-language) twin pairs in the head where the English twin ranks "
-           "higher; 50 = neutral, > 50 prefers English, < 50 prefers the query's language", "ours", ideal=50.0),
+           "higher; 50 = neutral, > 50 prefers English, < 50 prefers the query's language", "ours", ideal=50.0,
+           vectorised=columnar.twin_preference),
     _top1("rel", "same", Direction.HIGHER, "relevant, in the query's language"),
     _top1("rel", "en", Direction.HIGHER, "relevant, in English (non-English queries)"),
     _top1("rel", "other", Direction.HIGHER, "relevant, in a third language"),
@@ -105,22 +117,26 @@ FIXED_METRICS: tuple[Metric, ...] = (
     _top1("irr", "other", Direction.LOWER, "irrelevant, in a third language"),
     Metric("twin_rank_gap", bias.twin_rank_gap, Direction.TOWARD_IDEAL, "ranks", ".2f",
            "mean rank(non-English twin) - rank(English twin) over relevant English-vs-X pairs; > 0 favours English",
-           "ours", ideal=0.0),
+           "ours", ideal=0.0, vectorised=columnar.twin_rank_gap),
     Metric("twin_score_gap", bias.twin_score_gap, Direction.TOWARD_IDEAL, "score", ".4f",
-           "mean score(English twin) - score(non-English twin) over relevant English-vs-X pairs", "ours", ideal=0.0),
+           "mean score(English twin) - score(non-English twin) over relevant English-vs-X pairs", "ours", ideal=0.0,
+           vectorised=columnar.twin_score_gap),
 )
 
 METRIC_FAMILIES: tuple[MetricFamily, ...] = (
     MetricFamily("complete", ranking.complete_at, Direction.HIGHER, "points", ".2f",
-                 "% of queries with every relevant document in the top {k}", "paper"),
+                 "% of queries with every relevant document in the top {k}", "paper",
+                 vectorised_at=columnar.complete_at),
     MetricFamily("ndcg", ranking.ndcg_at, Direction.HIGHER, "points", ".2f",
-                 "binary nDCG@{k} (trec_eval definition) x 100", "paper"),
+                 "binary nDCG@{k} (trec_eval definition) x 100", "paper", vectorised_at=columnar.ndcg_at),
     MetricFamily("recall", ranking.recall_at, Direction.HIGHER, "points", ".2f",
-                 "share of the relevant set in the top {k}, x 100", "paper"),
+                 "share of the relevant set in the top {k}, x 100", "paper", vectorised_at=columnar.recall_at),
     MetricFamily("mrr", ranking.mrr_at, Direction.HIGHER, "points", ".2f",
-                 "reciprocal rank of the first relevant document within the top {k}, else 0; x 100", "paper"),
+                 "reciprocal rank of the first relevant document within the top {k}, else 0; x 100", "paper",
+                 vectorised_at=columnar.mrr_at),
     MetricFamily("en_exposure", bias.english_exposure_at, Direction.TOWARD_IDEAL, "ratio", ".3f",
-                 "English share of the top {k} / English share of the pool (1 = parity)", "ours", ideal=1.0),
+                 "English share of the top {k} / English share of the pool (1 = parity)", "ours", ideal=1.0,
+                 vectorised_at=columnar.english_exposure_at),
 )
 
 DEFAULT_METRICS: tuple[str, ...] = (
@@ -157,9 +173,31 @@ def _resolve(metrics: Iterable[str | Metric]) -> list[Metric]:
     return [m if isinstance(m, Metric) else get_metric(m) for m in metrics]
 
 
-def evaluate(runs: Sequence[QueryRun], pool: PoolInfo,
+def evaluate(runs: Sequence[QueryRun] | ColumnarRuns, pool: PoolInfo,
              names: Iterable[str | Metric] = DEFAULT_METRICS) -> dict[str, np.ndarray]:
-    """Per-query values, aligned with `runs`; NaN where a metric does not apply to a query."""
+    """Per-query values, aligned with `runs`; NaN where a metric does not apply to a query.
+
+    ColumnarRuns are scored by each metric's vectorised function (all queries at once); a list of QueryRuns
+    by the per-query reference definitions. Both give the same values."""
+    if isinstance(runs, ColumnarRuns):
+        return evaluate_columnar(runs, pool, names)
+    return evaluate_reference(runs, pool, names)
+
+
+def evaluate_columnar(columns: ColumnarRuns, pool: PoolInfo,
+                      names: Iterable[str | Metric] = DEFAULT_METRICS) -> dict[str, np.ndarray]:
+    result: dict[str, np.ndarray] = {}
+    for metric in _resolve(names):
+        if metric.vectorised is None:  # a metric added without a vectorised form still works, per query
+            result.update(evaluate_reference(columns.to_runs(), pool, [metric]))
+        else:
+            result[metric.name] = np.asarray(metric.vectorised(columns, pool), dtype=float)
+    return result
+
+
+def evaluate_reference(runs: Sequence[QueryRun], pool: PoolInfo,
+                       names: Iterable[str | Metric] = DEFAULT_METRICS) -> dict[str, np.ndarray]:
+    """The per-query definitions, one run at a time: the reference the vectorised registry is tested against."""
     result: dict[str, np.ndarray] = {}
     for metric in _resolve(names):
         values = np.full(len(runs), np.nan)

@@ -105,6 +105,24 @@ def _seeded_resamples(n: int, n_resamples: int, seed: int) -> tuple[np.ndarray, 
     return tuple(chunks)
 
 
+@lru_cache(maxsize=64)
+def _seeded_resamples_after(first: int, n: int, n_resamples: int, seed: int) -> tuple[np.ndarray, ...]:
+    """The draws `_bootstrap_means` makes for a second group of size n from a generator seeded with `seed`
+    that first drew for a group of size `first` (an unpaired language gap), kept like `_seeded_resamples`."""
+    rng = np.random.default_rng(seed)
+    for sizes in ((first, None), (n, "keep")):
+        size, keep = sizes
+        rows_per_chunk = max(1, _MAX_RESAMPLE_CELLS // size)
+        chunks = []
+        for start in range(0, n_resamples, rows_per_chunk):
+            chunk = rng.integers(0, size, size=(min(start + rows_per_chunk, n_resamples) - start, size))
+            if keep:
+                chunk = chunk.astype(np.int32)
+                chunk.flags.writeable = False
+                chunks.append(chunk)
+    return tuple(chunks)
+
+
 def _seeded_bootstrap_means(values: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
     """`_bootstrap_means(values, n_resamples, np.random.default_rng(seed))`, with the draws cached when
     they are small (at most _MAX_RESAMPLE_CELLS indices)."""
@@ -196,14 +214,19 @@ def language_gap(english: np.ndarray, other: np.ndarray, *, paired: bool = False
         if not both.any():
             return None
         differences = english[both] - other[both]
-        samples = _bootstrap_means(differences, n_resamples, rng)
+        samples = _seeded_bootstrap_means(differences, n_resamples, seed)  # the draws of a fresh `rng`
         n_english = n_other = int(differences.size)
         gap = float(differences.mean())
     else:
         english, other = _applicable(english), _applicable(other)
         if english.size == 0 or other.size == 0:
             return None
-        samples = _bootstrap_means(english, n_resamples, rng) - _bootstrap_means(other, n_resamples, rng)
+        if (english.size + other.size) * n_resamples <= 2 * _MAX_RESAMPLE_CELLS:  # the same draws, kept
+            second = _seeded_resamples_after(english.size, other.size, n_resamples, seed)
+            samples = _seeded_bootstrap_means(english, n_resamples, seed) - np.concatenate(
+                [other[chunk].mean(axis=1) for chunk in second])
+        else:
+            samples = _bootstrap_means(english, n_resamples, rng) - _bootstrap_means(other, n_resamples, rng)
         n_english, n_other = int(english.size), int(other.size)
         gap = float(english.mean() - other.mean())
     low, high = _percentile_interval(samples, confidence)

@@ -9,11 +9,13 @@ from .exact import full_scores, rank_order, ranks_of
 from .hnsw import HnswIndex, HnswParams
 
 IndexKind = Literal["auto", "exact", "hnsw"]
-# benchmarks/results/search.md (real e5 embeddings, default HnswParams): a one-off graph repays its build only
-# after ~18-19k queries on one pool, at 11k and at 110k documents alike (build 0.2-0.4 ms/doc, exact search
-# 0.35-3.1 ms/query); an audit asks ~300-3,300 queries per pool, and clbias.retrieval computes every exact
-# score row anyway for the deep ranks, so in an audit the graph is extra cost at any size. `auto` therefore
-# keeps exact search up to a million documents (the score batches are memory-capped).
+# Re-derived with columnar scoring (benchmarks/results/audit-scale.md): an audit computes every exact score
+# row anyway (deep ranks for Max@R and EIR, recall against exact), now at 16-17 ns per cell with all metrics,
+# i.e. ~17 ms per query at 1M documents, while a graph costs its build (minutes at 1M) on top and saves none
+# of that work. So in an audit HNSW never pays at any size; for a pure top-k search it would repay its build
+# only after build_s / (exact ms - graph ms) queries, which grew with the faster exact path. `auto` therefore
+# stays exact below a million documents, where the graph is there for users who audit the head their HNSW
+# index serves (the report states its recall against exact).
 AUTO_HNSW_THRESHOLD = 1_000_000
 
 
