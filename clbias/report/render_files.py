@@ -9,11 +9,11 @@ from ..io import write_text_atomic
 from .model import HEADLINE_METRICS, Report
 
 
-def to_json_text(report: Report, per_query: bool = False) -> str:
+def to_json_text(report: Report, per_query: bool = True) -> str:
     return json.dumps(report.to_json(per_query), indent=2, ensure_ascii=False) + "\n"
 
 
-def write_json(report: Report, path: str | Path, per_query: bool = False) -> None:
+def write_json(report: Report, path: str | Path, per_query: bool = True) -> None:
     write_text_atomic(path, to_json_text(report, per_query))
 
 

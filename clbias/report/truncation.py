@@ -1,0 +1,56 @@
+"""Reading `Report.truncation` for the renderers: counts per model, text kind and language, and (when the
+audit recorded them) the first truncated ids per language, under `passage_ids`/`query_ids` either at the top
+level or inside a model's entry. Any other shape is ignored, never a crash."""
+from __future__ import annotations
+
+from typing import Any
+
+from .model import Report
+
+ID_KEYS = {"passage_ids": "passage", "query_ids": "query"}
+
+
+def _is_ids(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, list) for v in value.values())
+
+
+def truncation_counts(report: Report) -> list[tuple[str, str, dict[str, int]]]:
+    """(model, text kind, {lang: n > 0}) for every model and kind, zero counts dropped."""
+    out = []
+    for model, kinds in report.truncation.items():
+        if model in ID_KEYS or not isinstance(kinds, dict):
+            continue
+        for kind, langs in kinds.items():
+            if kind in ID_KEYS or not isinstance(langs, dict):
+                continue
+            out.append((model, kind, {l: int(n) for l, n in langs.items() if isinstance(n, (int, float)) and n}))
+    return out
+
+
+def truncation_ids(report: Report) -> dict[str, dict[str, list[str]]]:
+    """text kind -> lang -> truncated ids (as recorded; the audit keeps the first few)."""
+    out: dict[str, dict[str, list[str]]] = {}
+
+    def add(key: str, value: Any) -> None:
+        if key in ID_KEYS and _is_ids(value):
+            for lang, ids in value.items():
+                merged = out.setdefault(ID_KEYS[key], {}).setdefault(lang, [])
+                merged += [str(i) for i in ids if str(i) not in merged]
+
+    for key, value in report.truncation.items():
+        add(key, value)
+        if isinstance(value, dict):
+            for inner, ids in value.items():
+                add(inner, ids)
+    return out
+
+
+def truncation_line(report: Report, with_ids: bool = False) -> str:
+    lines = [f"{m} {kind}: " + ", ".join(f"{l} {n}" for l, n in langs.items())
+             for m, kind, langs in truncation_counts(report) if langs]
+    text = "truncated texts: " + ("; ".join(lines) if lines else "none")
+    if with_ids:
+        ids = truncation_ids(report)
+        for kind, langs in ids.items():
+            text += f"\n  {kind} ids: " + "; ".join(f"{l}: {', '.join(v)}" for l, v in langs.items())
+    return text
