@@ -12,7 +12,7 @@ from ..corpus import load_corpus
 from ..errors import InputError
 from ..gate import broken_gates, parse_gates
 from ..registry_paths import DEFAULT_MODEL
-from ..report.render_files import to_markdown, write_json, write_trec_runs
+from ..report.render_files import to_markdown, trec_run_paths, write_json, write_trec_runs
 from ..report.render_terminal import render
 from ..runtime.cache import default_cache_dir
 from ..scenarios import SCENARIO_KINDS
@@ -45,12 +45,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     p.add_argument("--cache-dir", type=Path, help="embedding cache (default ~/.cache/clbias or $CLBIAS_CACHE)")
     p.add_argument("--json", type=Path, help="write the report as JSON (schema clbias.audit/1)")
-    p.add_argument("--per-query", action="store_true", help="include per-query values in the JSON")
+    p.add_argument("--per-query", action="store_true", default=True, help=argparse.SUPPRESS)  # now the default
+    p.add_argument("--no-per-query", dest="per_query", action="store_false",
+                   help="leave per-query values out of the JSON (smaller; `clbias compare` then cannot use it)")
     p.add_argument("--markdown", type=Path, help="write the report as Markdown")
     p.add_argument("--html", type=Path, help="write a self-contained HTML report with plots")
     p.add_argument("--runs", type=Path, help="write TREC run files (one per scenario and model) here")
     p.add_argument("--fail-if", help="exit 1 if a bias bound is broken, e.g. 'eir>20,multi:max_r_norm<60'")
     p.add_argument("--quiet", action="store_true", help="no terminal report")
+    p.add_argument("--detail", action="store_true", help="print every table, not only the verdict and summary")
     p.set_defaults(run=run)
 
 
@@ -82,8 +85,10 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=None if args.no_cache else (args.cache_dir or default_cache_dir()),
     )
     report = audit(corpus, encoders, settings, progress=None if args.quiet else RichProgress(console))
+    if args.runs:
+        report.run_files = [str(p) for p in trec_run_paths(report, args.runs)]
     if not args.quiet:
-        render(report, console)
+        render(report, console, detail=args.detail)
     if args.json:
         write_json(report, args.json, per_query=args.per_query)
     if args.markdown:

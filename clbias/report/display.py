@@ -61,7 +61,8 @@ class MetricDisplay:
         if not ci:
             return ""
         spec = ("+" if sign else "") + _fewer_decimals(self.cell_fmt)
-        return f"{format(ci[0], spec)}–{format(ci[1], spec)}"
+        sep = "–" if ci[0] >= 0 and ci[1] >= 0 and not sign else " to "
+        return f"{format(ci[0], spec)}{sep}{format(ci[1], spec)}"
 
     def cell(self, value: float | None, ci: list[float] | None = None, sign: bool = False) -> str:
         text = self.value(value, sign=sign)
