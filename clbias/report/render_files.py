@@ -112,7 +112,7 @@ def _scenario_lines(report: Report) -> list[str]:
 
 def _comparison_lines(report: Report) -> list[str]:
     k = report.settings["k"]
-    keys = [at_k(key, k) for key in ("max_r_norm", "complete@{k}", "ndcg@{k}", "eir")]
+    keys = [at_k(key, k) for key in ("max_r_norm", "complete@{k}", "ndcg@{k}", "eir", "en_exposure@{k}")]
     rows = []
     for r in report.scenarios:
         for comp in r.comparisons:
