@@ -8,6 +8,7 @@ from __future__ import annotations
 from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -15,9 +16,9 @@ from rich.text import Text
 from .display import at_k, change_class, display, parallel_text, significant
 from .matrix import LanguageMatrix, language_matrix
 from .model import Report, ScenarioResult
-from .summary import summary_cell, summary_columns, summary_langs
+from .summary import SummaryColumn, summary_cell, summary_columns, summary_langs
 from .truncation import truncation_line
-from .verdict import LEANING_SHORT, verdict
+from .verdict import LEANING_SHORT, Verdict, verdict
 
 SCENARIO_COLUMNS = ("max_r", "max_r_norm", "complete@{k}", "ndcg@{k}", "mrr@{k}", "eir", "en_exposure@{k}")
 OPTIONAL_COLUMNS = ("twin_pref", "eir_neutral")  # shown when the report has them
@@ -107,31 +108,33 @@ def summary_table(report: Report, width: int | None = None) -> Table | None:
     if not columns or not langs:
         return None
     found = verdict(report)
-    many = len(report.models) > 1
-    rows = {(c, lang, m.name): summary_cell(report, c, lang, m.name) for c in columns for lang in langs
-            for m in report.models}
-    text = {key: "" if cell is None else display(key[0].metric).cell(*cell) for key, cell in rows.items()}
-
-    def column_width(c: object) -> int:
-        return max([len(v) for (col, _, _), v in text.items() if col == c] + [11]) + 1
-
-    lead = 4 + 8 + (max(len(m.name) for m in report.models) + 1 if many else 0)
-    while width is not None and len(columns) > 1 and lead + sum(map(column_width, columns)) > width:
+    table = _summary(report, columns, langs, found)
+    while width is not None and len(columns) > 1 and _natural_width(table) > width:
         columns = columns[:-1]
+        table = _summary(report, columns, langs, found)
+    return table
+
+
+def _natural_width(table: Table) -> int:
+    console = Console(width=10_000)
+    return Measurement.get(console, console.options, table).maximum
+
+
+def _summary(report: Report, columns: list[SummaryColumn], langs: list[str], found: Verdict) -> Table:
+    many = len(report.models) > 1
     table = Table(title="summary by language: value and 95% CI (X = the row's language)", title_justify="left",
                   box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False)
-    table.add_column("lang")
+    table.add_column("lang", no_wrap=True)
     if many:
-        table.add_column("model")
-    table.add_column("verdict")
+        table.add_column("model", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
     for c in columns:
         table.add_column(f"{c.scenario}\n{display(c.metric).short} {display(c.metric).arrow}".rstrip(), justify="right",
                          no_wrap=True)
     for lang in langs:
         for i, model in enumerate(m.name for m in report.models):
-            cells = []
-            for c in columns:
-                cells.append(text[(c, lang, model)])
+            cells = ["" if (cell := summary_cell(report, c, lang, model)) is None else display(c.metric).cell(*cell)
+                     for c in columns]
             lead = [lang if i == 0 else ""] + ([escape(model)] if many else [])
             table.add_row(*lead, LEANING_SHORT[found.leaning(lang, model)], *cells)
     return table

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..display import display
 from ..matrix import LanguageMatrix
-from .svg import BETTER, EN_COLOUR, INK, MUTED, WORSE, _el, _placeholder, _rect, _svg, _text
+from .svg import EN_COLOUR, INK, MUTED, _el, _placeholder, _rect, _svg, _text
 
 LOW = (244, 246, 248)  # colour of a score of 0
 HIGH = (36, 79, 122)  # colour of a score of 100
@@ -83,6 +83,5 @@ def _cell(m: LanguageMatrix, q: str, p: str, x: float, y: float, size: float) ->
 def _margin(value: float | None, x: float, y: float, w: float, h: float, what: str) -> str:
     if value is None:
         return _text(x + w / 2, y + h / 2 + 4, "–", 10.5, "middle")
-    colour = BETTER if value > 0 else WORSE
     return (_rect(x + 1, y + 1, w - 2, h - 2, penalty_colour(value), tip=f"{what}: {value:+.1f}", rx=2)
-            + _text(x + w / 2, y + h / 2 + 4, f"{value:+.1f}", 10.5, "middle", colour))
+            + _text(x + w / 2, y + h / 2 + 4, f"{value:+.1f}", 10.5, "middle", INK))

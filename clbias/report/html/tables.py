@@ -29,7 +29,8 @@ def _table(caption: str, head: Sequence[tuple[str, bool] | tuple[str, bool, str]
     ths = []
     for h in head:
         title = f' title="{_e(h[2])}"' if len(h) > 2 and h[2] else ""  # type: ignore[misc]
-        ths.append(f'<th class="l"{title}>{_e(h[0])}</th>' if h[1] else f"<th{title}>{_e(h[0])}</th>")
+        label = _e(h[0]).replace("\n", "<br>")  # a title may break onto two lines
+        ths.append(f'<th class="l"{title}>{label}</th>' if h[1] else f"<th{title}>{label}</th>")
     return (f'<div class="tablewrap"><table data-table="{_e(data)}"><caption>{_e(caption)}</caption>'
             f"<thead><tr>{''.join(ths)}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
 
@@ -46,7 +47,7 @@ def summary_table(report: Report, found: Verdict) -> str:
         return ""
     many = len(report.models) > 1
     head: list[Any] = [("lang", True)] + ([("model", True)] if many else []) + [("verdict", True)]
-    head += [(f"{c.scenario} · {display(c.metric).title}", False, display(c.metric).description) for c in columns]
+    head += [(f"{c.scenario}\n{display(c.metric).title}", False, display(c.metric).description) for c in columns]
     rows = []
     for lang in langs:
         for i, m in enumerate(report.models):
