@@ -95,6 +95,10 @@ def matrix_sentence(m: LanguageMatrix) -> str:
     asym = m.largest_asymmetry()
     if asym:
         parts.append(f"largest asymmetry {asym[0]}→{asym[1]} vs {asym[1]}→{asym[0]} {asym[2]:+.1f}")
+    into_english = m.mean_penalty(pool="en") if "en" in m.langs else None
+    if into_english is not None:
+        parts.append(f"other languages' queries into English pools {into_english:+.1f} "
+                     f"({'better' if into_english > 0 else 'worse'} than in their own language)")
     if not parts:
         return f"Language matrix ({label}): no cell pair to compare."
     return f"Language matrix ({label}, {len(m.langs)} languages): " + "; ".join(parts) + "."

@@ -142,8 +142,8 @@ def _summary(report: Report, columns: list[SummaryColumn], langs: list[str], fou
 
 def matrix_table(m: LanguageMatrix, title_note: str = "") -> Table:
     label = display(m.metric).label
-    table = Table(title=f"language matrix {label}{title_note}: rows = query language, columns = pool language; "
-                        "last column: mean cross-lingual penalty S(X,Y) − S(X,X)", title_justify="left",
+    table = Table(title=f"language matrix {label}{title_note} (rows: query language X, columns: pool language Y, "
+                        "penalty: mean S(X,Y) − S(X,X))", title_justify="left",
                   box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False)
     table.add_column("q \\ pool")
     for lang in m.langs:
