@@ -27,8 +27,9 @@ def test_twin_preference_decides_english_own_and_neutral_by_its_ci() -> None:
     assert (v.leaning("de"), v.leaning("hi"), v.leaning("zh")) == ("neutral", "english", "own")
     assert all(f.evidence.metric == "twin_pref" for f in v.findings)
     text = " ".join(v.sentences)
-    assert "m prefers English for 1 language: twin pref hi 71.0 [62–80]" in text
-    assert "prefers the query's own language for 1 language: twin pref zh 31.0 [24–38]" in text
+    pref = display("twin_pref")
+    assert f"m prefers English for 1 language: hi (twin pref {pref.value(71.0)} [{pref.ci([62.0, 80.0])}])" in text
+    assert f"prefers the query's own language for 1 language: zh (twin pref {pref.value(31.0)} [24–38])" in text
     assert "No clear preference" in text and "for de." in text
     assert "twin preference rate vs 50" in text
 
@@ -40,7 +41,7 @@ def test_eir_against_its_neutral_value_in_both_directions() -> None:
     v = verdict(r)
     assert (v.leaning("de"), v.leaning("hi"), v.leaning("zh")) == ("english", "own", "neutral")
     assert v.finding("de").evidence.reference == 20.0
-    assert "EIR de 30.0 [22–38] vs neutral 20.0" in " ".join(v.sentences)
+    assert "de (EIR 30.0 [22–38] vs neutral 20.0)" in " ".join(v.sentences)
     assert "EIR vs its neutral value" in v.sentences[-1]
 
 

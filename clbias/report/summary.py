@@ -15,6 +15,7 @@ class SummaryColumn:
     scenario: str  # header: "multi", "mono-same", "X→en", "en→X", "full"
     kind: str
     metric: str  # registry key
+    with_ci: bool = True
 
     def matches(self, r: ScenarioResult, lang: str) -> bool:
         if r.kind != self.kind:
@@ -37,6 +38,7 @@ def summary_columns(report: Report) -> list[SummaryColumn]:
     k = int(report.settings.get("k", 10))
     ndcg, complete = at_k("ndcg@{k}", k), at_k("complete@{k}", k)
     wanted = [SummaryColumn("multi", "multi", "twin_pref"), SummaryColumn("multi", "multi", "eir"),
+              SummaryColumn("multi", "multi", "eir_neutral", with_ci=False),
               SummaryColumn("multi", "multi", "max_r_norm"), SummaryColumn("multi", "multi", complete),
               SummaryColumn("mono-same", "mono-same", ndcg), SummaryColumn("X→en", "mono-cross", ndcg),
               SummaryColumn("en→X", "mono-cross", ndcg), SummaryColumn("full", "full", "max_r_norm")]
@@ -52,9 +54,9 @@ def summary_langs(report: Report) -> list[str]:
 
 def summary_cell(report: Report, column: SummaryColumn, lang: str, model: str
                  ) -> tuple[float | None, list[float] | None] | None:
-    """(value, CI) of `column` for language `lang` and `model`; None when the report has no such scenario."""
+    """(value, CI or None) of `column` for language `lang` and `model`; None when the report has no such scenario."""
     for r in report.scenarios:
         if column.matches(r, lang) and model in r.by_model:
             s = r.by_model[model]
-            return s.metrics.get(column.metric), s.ci.get(column.metric)
+            return s.metrics.get(column.metric), s.ci.get(column.metric) if column.with_ci else None
     return None

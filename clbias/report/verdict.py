@@ -185,14 +185,13 @@ def _list(items: list[str]) -> str:
 
 
 def _evidence_text(f: LanguageFinding) -> str:
+    """`hi (twin pref 71 [62–80])`, `de (EIR 30.0 [22–38] vs neutral 20.0)`."""
     ev = f.evidence
     assert ev is not None
-    value = _num(ev.metric, ev.value, ev.ci)
-    if ev.metric == "twin_pref":
-        return f"{f.lang} {value}"
+    value = f"{display(ev.metric).label} {_num(ev.metric, ev.value, ev.ci)}"
     if ev.reference_name == "neutral EIR":
-        return f"{f.lang} {value} vs neutral {display('eir').value(ev.reference)}"
-    return f"{f.lang} {value}"
+        value += f" vs neutral {display('eir_neutral').value(ev.reference)}"
+    return f"{f.lang} ({value})"
 
 
 def _leaning_sentences(report: Report, model_found: list[LanguageFinding], prefix: str) -> list[str]:
@@ -204,10 +203,8 @@ def _leaning_sentences(report: Report, model_found: list[LanguageFinding], prefi
         chosen = groups.get(leaning, [])
         if not chosen:
             continue
-        metric = chosen[0].evidence.metric if chosen[0].evidence else "eir"
-        label = display(metric).label
         sentences.append(f"{prefix}{LEANING_WORDS[leaning]} for {len(chosen)} language{'s' * (len(chosen) > 1)}: "
-                         f"{label} " + _list([_evidence_text(f) for f in chosen]) + ".")
+                         + _list([_evidence_text(f) for f in chosen]) + ".")
     neutral = groups.get("neutral", [])
     if neutral:
         sentences.append(f"No clear preference (CI includes the reference) for {_list([f.lang for f in neutral])}.")
