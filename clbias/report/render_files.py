@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..io import write_text_atomic
 from .display import at_k, change_class, display, parallel_text, significant
-from .matrix import language_matrix, matrix_sentence
+from .matrix import MATRIX_METRICS, language_matrix, matrix_sentence
 from .model import Report
 from .summary import summary_cell, summary_columns, summary_langs
 from .truncation import truncation_counts, truncation_ids
@@ -79,8 +79,8 @@ def _summary_lines(report: Report) -> list[str]:
 
 def _matrix_lines(report: Report) -> list[str]:
     lines: list[str] = []
-    for m in report.models:
-        matrix = language_matrix(report, m.name)
+    for m, metric in ((m, metric) for m in report.models for metric in MATRIX_METRICS):
+        matrix = language_matrix(report, m.name, metric)
         if matrix is None:
             continue
         label = display(matrix.metric).label

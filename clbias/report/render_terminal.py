@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .display import at_k, change_class, display, parallel_text, significant
-from .matrix import LanguageMatrix, language_matrix
+from .matrix import MATRIX_METRICS, LanguageMatrix, language_matrix
 from .model import Report, ScenarioResult
 from .summary import SummaryColumn, summary_cell, summary_columns, summary_langs
 from .truncation import truncation_line
@@ -246,8 +246,9 @@ def render(report: Report, console: Console | None = None, detail: bool = False)
     if summary is not None:
         console.print()
         console.print(summary)
-    for model in (m.name for m in report.models):
-        matrix = language_matrix(report, model)
+    metrics = MATRIX_METRICS if detail else MATRIX_METRICS[:1]
+    for model, metric in ((m.name, metric) for m in report.models for metric in metrics):
+        matrix = language_matrix(report, model, metric)
         if matrix is not None:
             console.print()
             console.print(matrix_table(matrix, f" ({model})" if len(report.models) > 1 else ""))
