@@ -76,10 +76,13 @@ def _run_card(report: Report) -> str:
     return f'<div class="card"><h3>index, settings, environment</h3>{_dl(items)}</div>'
 
 
-def _header(report: Report) -> str:
+def _title(report: Report) -> str:
     names = ", ".join(m.name for m in report.models)
-    cards = "".join(_model_card(m) for m in report.models) + _corpus_card(report) + _run_card(report)
     return (f"<h1>clbias audit · {_e(report.corpus.get('name'))}</h1>"
             f'<p class="lede">English-bias audit of {_e(names)}. <span class="en">English</span> is drawn in amber '
-            f"throughout; every aggregate carries a seeded 95% bootstrap confidence interval over queries.</p>"
-            f'<div class="grid">{cards}</div>')
+            f"throughout; every aggregate carries a seeded 95% bootstrap confidence interval over queries.</p>")
+
+
+def _cards(report: Report) -> str:
+    cards = "".join(_model_card(m) for m in report.models) + _corpus_card(report) + _run_card(report)
+    return f'<h2>Model, corpus and run</h2><div class="grid">{cards}</div>'

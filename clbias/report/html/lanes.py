@@ -8,7 +8,6 @@ from ..model import ModelScores, Report, ScenarioResult
 from .svg import EN_COLOUR, INK, _is_en, _text
 
 
-
 @dataclass(frozen=True)
 class Lane:
     """One scenario as a row of a plot."""

@@ -7,7 +7,7 @@ from ...io import write_text_atomic
 from ..matrix import MATRIX_METRICS, language_matrix
 from ..model import Report, ScenarioResult
 from ..verdict import verdict
-from .cards import _header
+from .cards import _cards, _title
 from .plot_comparison import plot_model_comparison
 from .plot_matrix import plot_language_matrix
 from .plot_metric_bars import plot_metric_bars
@@ -134,7 +134,7 @@ def to_html(report: Report) -> str:
     tables = "".join(f"<details {'open' if kind != 'matrix' else ''}><summary>{_e(kind)} · {len(results)} "
                      f"scenarios</summary>{scenario_table(report, kind, results)}</details>"
                      for kind, results in kinds.items())
-    body = [_header(report), verdict_html(found), summary_table(report, found)]
+    body = [_title(report), verdict_html(found), summary_table(report, found), _cards(report)]
     if report.notes:
         body.append(f"<h2>Notes</h2>{notes_html(report)}")
     matrix = _matrix_section(report)

@@ -5,8 +5,8 @@ from typing import Sequence
 
 from ..model import ModelScores, Report
 from .lanes import Lane, _lane_label, _multi_lanes, _other_lang, _scores
-from .svg import EN_COLOUR, INK, MUTED, NEUTRAL, SAME_COLOUR, SAME_LIGHT, Scale, _axis_x, _circle, _el, _k, _legend, _line, _placeholder, _rect, _svg, _text
-
+from .svg import (EN_COLOUR, INK, MUTED, NEUTRAL, SAME_COLOUR, SAME_LIGHT, Scale, _axis_x, _circle, _el, _k, _legend,
+                  _line, _placeholder, _rect, _svg, _text)
 
 
 def twin_ranks(max_r: float | None, gap: float | None) -> tuple[float, float] | None:

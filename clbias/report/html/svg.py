@@ -36,8 +36,6 @@ TOP1_COLOURS = (("top1_rel_same", SAME_COLOUR), ("top1_rel_en", EN_COLOUR), ("to
 FONT = '"Inter", "Helvetica Neue", "Segoe UI", Roboto, "Noto Sans", "DejaVu Sans", Arial, sans-serif'
 
 
-
-
 def _e(value: Any) -> str:
     """Escape any value for HTML text or attribute context."""
     return html.escape("" if value is None else str(value), quote=True)
@@ -132,8 +130,6 @@ def _figure(kind: str, svg: str, caption: str, model: str | None = None) -> str:
     return f'<figure data-plot="{_e(kind)}"{attr}>{svg}<figcaption>{caption}</figcaption></figure>'
 
 
-
-
 @dataclass(frozen=True)
 class Scale:
     """Map a domain [lo, hi] onto pixels [a, b], linearly or on log10."""
@@ -186,7 +182,6 @@ def _axis_x(scale: Scale, y_top: float, y_bottom: float, fmt: str = "{:g}", labe
     if label:
         parts.append(_text((scale.a + scale.b) / 2, y_bottom + 28, label, 11, "middle", INK))
     return "".join(parts)
-
 
 
 def _placeholder(width: float, message: str) -> str:
