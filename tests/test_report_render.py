@@ -39,7 +39,9 @@ def test_truncated_ids_and_per_language_parallel_kind_are_shown() -> None:
     console = Console(width=120, record=True)
     render(r, console, detail=True)
     text = console.export_text()
-    assert "passage ids: de: doc-7, doc-9" in text and "A passage: de 2" in text
+    assert "first truncated ids: passage de: doc-7, doc-9" in text and "A passage: de 2" in text
     compact = Console(width=120, record=True)
     render(r, compact)
-    assert "doc-7" not in compact.export_text()  # ids only in the detailed view
+    assert "first truncated ids: passage de: doc-7, doc-9" in compact.export_text()
+    nested = two_model_report(truncation={"A": {"passage": {"de": 1}, "passage_ids": {"de": ["doc-7"]}}})
+    assert "truncated passage ids, de: `doc-7`" in to_markdown(nested)  # ids inside a model's entry read too

@@ -45,12 +45,11 @@ def truncation_ids(report: Report) -> dict[str, dict[str, list[str]]]:
     return out
 
 
-def truncation_line(report: Report, with_ids: bool = False) -> str:
+def truncation_line(report: Report) -> str:
+    """`truncated texts: m passage: de 2` and, when ids were recorded, a second line naming the first ones."""
     lines = [f"{m} {kind}: " + ", ".join(f"{l} {n}" for l, n in langs.items())
              for m, kind, langs in truncation_counts(report) if langs]
     text = "truncated texts: " + ("; ".join(lines) if lines else "none")
-    if with_ids:
-        ids = truncation_ids(report)
-        for kind, langs in ids.items():
-            text += f"\n  {kind} ids: " + "; ".join(f"{l}: {', '.join(v)}" for l, v in langs.items())
-    return text
+    first = [f"{kind} {lang}: {', '.join(ids)}" for kind, langs in truncation_ids(report).items()
+             for lang, ids in langs.items() if ids]
+    return text + ("\n  first truncated ids: " + "; ".join(first) if first else "")
