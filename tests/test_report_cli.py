@@ -164,3 +164,23 @@ def test_bundled_example_fits_one_screen(tiny_model_dir: Path, tmp_path: Path, m
     assert len(detail) > 200 and any(line.startswith("multi  (value") for line in detail)
     assert max(len(line) for line in detail) <= 120
     assert main(args + ["--quiet"]) == 0 and capsys.readouterr().out == ""
+
+
+@pytest.mark.slow
+def test_bundled_example_with_the_real_model_fits_one_screen(e5_model_dir: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("COLUMNS", "120")
+    out = tmp_path / "a.json"
+    assert main(["audit", str(EXAMPLE), "--model", str(e5_model_dir), "--cache-dir", str(tmp_path / "cache"),
+                 "--json", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) <= 40 and max(len(line) for line in lines) <= 120, "\n".join(lines)
+    report = Report.from_json(json.loads(out.read_text()))
+    from clbias.report.verdict import verdict
+
+    found = verdict(report)
+    assert len({f.lang for f in found.findings}) == 11 and all(f.leaning != "unmeasured" for f in found.findings)
+    for f in found.findings:  # the verdict column of the screen agrees with the verdict computed from the JSON
+        row = next(line for line in lines if line.startswith(f"{f.lang} "))
+        assert row.split()[1] == {"english": "English", "own": "own", "neutral": "neutral"}[f.leaning]
