@@ -1,119 +1,305 @@
-"""The bias picture of the default model: fp32 and int8 over every probe set.
+"""The bias picture of the default model, fp32 and int8, and the int8 decision, from the probe sets.
 
-    python benchmarks/bias_baseline.py            # writes benchmarks/results/bias-baseline.md
-    python benchmarks/bias_baseline.py --quick    # UDHR only
+    python benchmarks/bias_baseline.py                      # man pages (reference) + UDHR; writes
+                                                            #   benchmarks/results/bias-baseline.md and int8-check.json
+    python benchmarks/bias_baseline.py --sets udhr          # the bundled example only (seconds)
+    python benchmarks/bias_baseline.py --manpages DIR       # a man-page set built elsewhere
 
-Probe sets: examples/udhr (bundled) and the Quran set (`clbias probes build quran`, built into the cache).
+The reference set is the translated Debian manual pages (`clbias probes build manpages --out DIR`, built into
+the cache when missing): a page's NAME line is the query, its DESCRIPTION the relevant passage, with a real
+monolingual retrieval signal. Only languages with at least `--min-queries` evaluation queries are audited.
+UDHR (15 queries per language) and Quran (`--sets quran`; almost no monolingual signal) are context, not claims.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
+from _common import cpu_info, load_average  # noqa: E402
 from clbias.audit import AuditSettings, audit  # noqa: E402
-from clbias.corpus import load_corpus  # noqa: E402
+from clbias.corpus import Corpus, load_corpus  # noqa: E402
 from clbias.io import write_text_atomic  # noqa: E402
-from clbias.registry_paths import resolve_model  # noqa: E402
-from clbias.report.model import Report  # noqa: E402
-from clbias.runtime.cache import default_cache_dir  # noqa: E402
+from clbias.metrics import get_metric, stats  # noqa: E402
+from clbias.model_paths import resolve_model  # noqa: E402
+from clbias.report.model import Report, ScenarioResult  # noqa: E402
+from clbias.runtime.cache import cache_root, default_cache_dir  # noqa: E402
 from clbias.runtime.encoder import Encoder  # noqa: E402
 
-METRICS = ("max_r", "max_r_norm", "complete@10", "eir", "ndcg@10")
-CACHE = Path.home() / ".cache" / "clbias"
-# Quran pools on this 2-core machine: Arabic, Chinese, Russian, an Indic language (Bengali), Swedish + English
+CACHE = cache_root()
 QURAN_LANGS = ["ar", "zh", "ru", "bn", "sv"]
+BOOTSTRAP = 1000
+# The int8 rule (README "int8 or fp32 by default?"): on the reference set, for every language and each of these
+# metrics in Multi (both query languages) and Mono-Same, the paired int8 - fp32 difference must not be a
+# significant loss (95% CI entirely on the losing side) and its mean loss must not exceed 1 point.
+INT8_METRICS = ("max_r_norm", "complete@10", "ndcg@10", "recall@10", "mrr@10", "eir")
+INT8_MAX_MEAN_LOSS = 1.0
 
 
-def probe_sets(quick: bool) -> dict[str, tuple[Path, list[str] | None]]:
-    sets: dict[str, tuple[Path, list[str] | None]] = {"udhr": (REPO / "examples" / "udhr", None)}
-    if not quick:
-        quran = CACHE / "probes" / "quran"
-        if not (quran / "corpus.jsonl").is_file():
-            from clbias.probes import QURAN_PACKAGE, QURAN_VERSION, build_quran, fetch_npm_tarball
+def manpages_dir(given: Path | None) -> Path:
+    path = given or CACHE / "probes" / "manpages"
+    if not (path / "corpus.jsonl").is_file():
+        import subprocess
 
-            build_quran(fetch_npm_tarball(QURAN_PACKAGE, QURAN_VERSION), quran)
-        sets["quran"] = (quran, QURAN_LANGS)
-    return sets
+        subprocess.run([sys.executable, "-m", "clbias", "probes", "build", "manpages", "--out", str(path)],
+                       check=True, cwd=REPO)
+    return path
 
 
-def cell(value: float | None, ci: list[float] | None) -> str:
+def quran_dir() -> Path:
+    path = CACHE / "probes" / "quran"
+    if not (path / "corpus.jsonl").is_file():
+        from clbias.probes import QURAN_PACKAGE, QURAN_VERSION, build_quran, fetch_npm_tarball
+
+        build_quran(fetch_npm_tarball(QURAN_PACKAGE, QURAN_VERSION), path)
+    return path
+
+
+def langs_with_queries(corpus: Corpus, minimum: int) -> list[str]:
+    counts = Counter(q.lang for q in corpus.queries)
+    return sorted(lang for lang, n in counts.items() if lang != "en" and n >= minimum)
+
+
+def fmt(value: float | None, ci: list[float] | None = None, digits: int = 1) -> str:
     if value is None:
         return "–"
-    return f"{value:.1f} [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else f"{value:.1f}"
+    text = f"{value:.{digits}f}"
+    return f"{text} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else text
 
 
-def scenario_rows(report: Report) -> list[str]:
-    rows = []
-    for s in report.scenarios:
-        if s.kind not in ("multi", "mono-same", "mono-cross"):
+def per_query(s: ScenarioResult, model: str, metric: str) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in s.by_model[model].per_query[metric]], dtype=float)
+
+
+class Views:
+    """The scenarios of one report, looked up by (kind, pool languages, query language)."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        self.by_key = {(s.kind, tuple(s.pool_langs), s.query_lang): s for s in report.scenarios}
+
+    def get(self, kind: str, pool: tuple[str, ...], query_lang: str) -> ScenarioResult | None:
+        return self.by_key.get((kind, pool, query_lang))
+
+    def multi(self, lang: str, query_lang: str) -> ScenarioResult | None:
+        return self.get("multi", ("en", lang), query_lang)
+
+    def gap(self, lang: str, model: str) -> dict | None:
+        for g in self.report.gaps:
+            if g.kind == "multi" and g.lang == lang and g.model == model:
+                return {"metrics": g.metrics, "ci": g.ci, "paired": g.paired}
+        return None
+
+
+def preference(views: Views, lang: str, model: str) -> tuple[str, str]:
+    """Which language the model prefers for X queries in Multi, and the evidence: the twin preference rate's
+    CI against 50 first; EIR minus its neutral value (paired over the same queries) where twin pairs are absent."""
+    s = views.multi(lang, lang)
+    if s is None:
+        return "–", "no Multi scenario"
+    scores = s.by_model[model]
+    pref, ci = scores.metrics.get("twin_pref"), scores.ci.get("twin_pref")
+    eir, neutral = per_query(s, model, "eir"), per_query(s, model, "eir_neutral")
+    excess = stats.paired_comparison(eir, neutral, "eir", n_resamples=BOOTSTRAP, seed=0)
+    excess_text = "–" if excess is None else f"{excess.difference:+.1f} [{excess.low:+.1f}, {excess.high:+.1f}]"
+    if pref is not None and ci is not None:
+        if ci[0] > 50:
+            return "English", f"twin preference {fmt(pref, ci)} > 50; EIR − neutral {excess_text}"
+        if ci[1] < 50:
+            return "own language", f"twin preference {fmt(pref, ci)} < 50; EIR − neutral {excess_text}"
+        return "neutral", f"twin preference {fmt(pref, ci)} includes 50; EIR − neutral {excess_text}"
+    if excess is not None:
+        if excess.low > 0:
+            return "English", f"EIR − neutral {excess_text} > 0"
+        if excess.high < 0:
+            return "own language", f"EIR − neutral {excess_text} < 0"
+        return "neutral", f"EIR − neutral {excess_text} includes 0"
+    return "–", "neither twin pairs nor EIR apply"
+
+
+def picture_table(views: Views, langs: list[str], model: str, parallel_by_lang: dict[str, str]) -> list[str]:
+    header = ["X", "parallel", "n (X q)", "pool", "Max@R", "Max@R_norm", "Complete@10", "EIR", "EIR neutral",
+              "twin pref", "gap Max@R_norm (en − X)", "Mono-Same nDCG@10 X→X", "Mono-Cross nDCG@10 X→en",
+              "Mono-Cross nDCG@10 en→X", "prefers"]
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for lang in langs:
+        s = views.multi(lang, lang)
+        if s is None:
             continue
-        for name, scores in s.by_model.items():
-            rows.append(f"| {s.name} | {name} | {s.n_queries} | {s.pool_size} | " +
-                        " | ".join(cell(scores.metrics.get(m), scores.ci.get(m)) for m in METRICS) + " |")
+        m, ci = s.by_model[model].metrics, s.by_model[model].ci
+        gap = views.gap(lang, model)
+        same = views.get("mono-same", (lang,), lang)
+        cross_to_en = views.get("mono-cross", ("en",), lang)
+        cross_from_en = views.get("mono-cross", (lang,), "en")
+
+        def ndcg(x: ScenarioResult | None) -> str:
+            return "–" if x is None else fmt(x.by_model[model].metrics.get("ndcg@10"), x.by_model[model].ci.get("ndcg@10"))
+
+        kind = parallel_by_lang.get(lang) or views.report.corpus.get("parallel") or "?"
+        rows.append("| " + " | ".join([
+            lang, str(kind), str(s.n_queries), str(s.pool_size), fmt(m.get("max_r"), ci.get("max_r")),
+            fmt(m.get("max_r_norm"), ci.get("max_r_norm")), fmt(m.get("complete@10"), ci.get("complete@10")),
+            fmt(m.get("eir"), ci.get("eir")), fmt(m.get("eir_neutral"), ci.get("eir_neutral")),
+            fmt(m.get("twin_pref"), ci.get("twin_pref")),
+            "–" if gap is None else fmt(gap["metrics"].get("max_r_norm"), gap["ci"].get("max_r_norm")),
+            ndcg(same), ndcg(cross_to_en), ndcg(cross_from_en), preference(views, lang, model)[0]]) + " |")
+    en_same = views.get("mono-same", ("en",), "en")
+    if en_same is not None:
+        rows.append(f"\nEnglish Mono-Same nDCG@10 (en→en, {en_same.n_queries} queries): "
+                    f"{fmt(en_same.by_model[model].metrics.get('ndcg@10'), en_same.by_model[model].ci.get('ndcg@10'))}")
     return rows
 
 
-def gap_rows(report: Report) -> list[str]:
-    return [f"| {g.kind} [{'+'.join(g.pool_langs)}] | {g.lang} | {g.model} | " +
-            " | ".join(cell(g.metrics.get(m), g.ci.get(m)) for m in ("max_r_norm", "complete@10", "ndcg@10")) +
-            f" | {'paired' if g.paired else 'unpaired'} |" for g in report.gaps if g.kind == "multi"]
+def plain_words(views: Views, langs: list[str], model: str) -> list[str]:
+    groups: dict[str, list[str]] = {"English": [], "own language": [], "neutral": [], "–": []}
+    evidence = []
+    for lang in langs:
+        verdict, why = preference(views, lang, model)
+        groups[verdict].append(lang)
+        evidence.append(f"  - {lang}: {why}")
+    together = []
+    for lang in langs:
+        s = views.multi(lang, lang)
+        if s is not None:
+            together.append(f"{lang} {fmt(s.by_model[model].metrics.get('complete@10'))}")
+    return [f"- **Prefers English** (X queries, Multi): {', '.join(groups['English']) or 'none'}",
+            f"- **Prefers the query's own language**: {', '.join(groups['own language']) or 'none'}",
+            f"- **Neutral** (CI includes 50): {', '.join(groups['neutral']) or 'none'}",
+            *([f"- no evidence: {', '.join(groups['–'])}"] if groups["–"] else []),
+            f"- Both versions of the relevant page in the top 10 (Complete@10, X queries): {', '.join(together)}",
+            "- Evidence per language (twin preference rate with 95% CI; EIR minus neutral EIR, paired over queries):",
+            *evidence]
 
 
-def inclination_summary(report: Report, model: str) -> list[str]:
-    shown, absent = [], []
-    for s in report.scenarios:
-        if s.kind != "multi" or s.query_lang == "en":
-            continue
-        value, ci = s.by_model[model].metrics.get("eir"), s.by_model[model].ci.get("eir")
-        if value is None or ci is None:
-            continue
-        (shown if ci[0] >= 20 else absent).append(f"{s.query_lang} {value:.0f}% [{ci[0]:.0f}, {ci[1]:.0f}]")
-    return [f"- English inclination (EIR, Multi, CI low end >= 20%): {', '.join(shown) or 'none'}",
-            f"- Little or none (CI low end < 20%): {', '.join(absent) or 'none'}"]
+def int8_rows(views: Views, langs: list[str], base: str, other: str) -> tuple[list[str], list[dict]]:
+    """Paired int8 − fp32 differences per language, scenario and metric; flags a significant or > 1 point loss."""
+    table = ["| X | scenario | " + " | ".join(INT8_METRICS) + " |", "|" + "---|" * (2 + len(INT8_METRICS))]
+    records = []
+    for lang in langs:
+        for label, s in (("multi q=X", views.multi(lang, lang)), ("multi q=en", views.multi(lang, "en")),
+                         ("mono-same", views.get("mono-same", (lang,), lang))):
+            if s is None or not s.comparisons:
+                continue
+            comparison = next(c for c in s.comparisons if c.base == base and c.other == other)
+            cells = []
+            for name in INT8_METRICS:
+                c = comparison.metrics.get(name) or {}
+                if c.get("diff") is None:
+                    cells.append("–")
+                    continue
+                metric = get_metric(name)
+                low, high = c["ci"]
+                # int8's improvement over fp32 under the metric's direction, at the CI end most favourable to it
+                best = max(float(metric.improvement(low, 0.0)), float(metric.improvement(high, 0.0)))
+                mean = float(metric.improvement(c["diff"], 0.0))
+                significant_loss = best < 0
+                too_large = mean < -INT8_MAX_MEAN_LOSS
+                mark = " **✗**" if significant_loss or too_large else ""
+                cells.append(f"{c['diff']:+.2f} [{low:+.2f}, {high:+.2f}]{mark}")
+                records.append({"lang": lang, "scenario": label, "metric": name, "n": c.get("n"),
+                                "diff": c["diff"], "ci": [low, high], "p_value": c.get("p_value"),
+                                "significant_loss": significant_loss, "mean_loss_over_limit": too_large})
+            table.append(f"| {lang} | {label} | " + " | ".join(cells) + " |")
+    return table, records
+
+
+def udhr_summary(views: Views, model: str) -> list[str]:
+    langs = sorted({s.query_lang for s in views.report.scenarios if s.kind == "multi" and s.query_lang != "en"})
+    out = ["| X | EIR | EIR neutral | twin pref | prefers |", "|---|---|---|---|---|"]
+    for lang in langs:
+        s = views.multi(lang, lang)
+        m, ci = s.by_model[model].metrics, s.by_model[model].ci
+        out.append(f"| {lang} | {fmt(m.get('eir'), ci.get('eir'))} | {fmt(m.get('eir_neutral'), ci.get('eir_neutral'))} "
+                   f"| {fmt(m.get('twin_pref'), ci.get('twin_pref'))} | {preference(views, lang, model)[0]} |")
+    return out
+
+
+def describe(report: Report, corpus: Corpus, seconds: float) -> list[str]:
+    env = report.environment
+    cpu = cpu_info()
+    return [f"- queries: {corpus.meta.get('query_derivation', 'given')}",
+            f"- parallel: {corpus.meta.get('parallel', 'unknown')}; results hold *on this probe set*",
+            "- models: " + "; ".join(f"`{m.name}` = {m.onnx} sha256 `{m.sha256}`" for m in report.models),
+            f"- clbias {env['clbias']}, onnxruntime {env['onnxruntime']}, tokenizers {env['tokenizers']}, "
+            f"numpy {env['numpy']}, threads {env['threads']}, index {report.index.get('kind')}, "
+            f"bootstrap {BOOTSTRAP} (seed 0), 95% CI in brackets; wall {seconds:.0f} s",
+            f"- CPU: {cpu['model']}, {cpu['cores']} cores, {cpu['simd']}; load average {load_average()}"]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="UDHR only")
+    ap.add_argument("--sets", default="manpages,udhr", help="comma-separated: manpages, udhr, quran")
+    ap.add_argument("--manpages", type=Path, help="a built man-page set (default: build into the cache)")
+    ap.add_argument("--min-queries", type=int, default=150, help="evaluation queries a language needs")
     ap.add_argument("--model", default="multilingual-e5-small")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bias-baseline.md")
+    ap.add_argument("--int8-out", type=Path, default=REPO / "benchmarks" / "results" / "int8-check.json")
     args = ap.parse_args()
+    sets = [s.strip() for s in args.sets.split(",") if s.strip()]
+    unknown = set(sets) - {"manpages", "udhr", "quran"}
+    if unknown:
+        ap.error(f"unknown probe set(s): {', '.join(sorted(unknown))}")
     directory = resolve_model(args.model)
     encoders = [Encoder.load(directory, onnx="model.onnx"), Encoder.load(directory, onnx="model.int8.onnx")]
-    lines = ["# Bias baseline of the default model", "",
-             f"Command: `python benchmarks/bias_baseline.py{' --quick' if args.quick else ''}`  ",
-             f"Date: {time.strftime('%Y-%m-%d')}"]
-    for name, (path, langs) in probe_sets(args.quick).items():
+    base, other = f"{args.model}:fp32", f"{args.model}:int8"
+    command = "python benchmarks/bias_baseline.py" + ("" if args.sets == "manpages,udhr" else f" --sets {args.sets}")
+    lines = ["# Bias baseline of the default model", "", f"Command: `{command}`  ", f"Date: {time.strftime('%Y-%m-%d')}"]
+    int8_result: dict | None = None
+    for name in sets:
+        path = {"manpages": lambda: manpages_dir(args.manpages), "udhr": lambda: REPO / "examples" / "udhr",
+                "quran": quran_dir}[name]()
         corpus = load_corpus(path)
+        langs = (langs_with_queries(corpus, args.min_queries) if name == "manpages"
+                 else QURAN_LANGS if name == "quran" else None)
         t0 = time.perf_counter()
         report = audit(corpus, encoders, AuditSettings(scenarios=["multi", "mono-same", "mono-cross"], langs=langs,
-                                                       bootstrap=1000, seed=0, cache_dir=default_cache_dir()))
+                                                       bootstrap=BOOTSTRAP, seed=0, cache_dir=default_cache_dir()))
         seconds = time.perf_counter() - t0
-        env = report.environment
+        views = Views(report)
+        audited = langs or sorted({s.query_lang for s in report.scenarios if s.query_lang != "en"})
         lines += ["", f"## {name}: {len(corpus.docs)} documents, {len(corpus.queries)} queries "
-                  f"({', '.join(corpus.doc_langs)}); pools audited: en + {', '.join(langs or corpus.doc_langs)}", "",
-                  f"- queries: {corpus.meta.get('query_derivation', 'given')}",
-                  f"- parallel: {corpus.meta.get('parallel', 'unknown')}; results hold *on this probe set*",
-                  "- models: " + "; ".join(f"`{m.name}` = {m.onnx} sha256 `{m.sha256}`" for m in report.models),
-                  f"- clbias {env['clbias']}, onnxruntime {env['onnxruntime']}, tokenizers {env['tokenizers']}, "
-                  f"numpy {env['numpy']}, threads {env['threads']}, index {report.index.get('kind')}, "
-                  f"bootstrap 1000 (seed 0), 95% CI in brackets; wall {seconds:.0f} s", ""]
-        lines += inclination_summary(report, report.models[0].name)
-        lines += ["", "| scenario | model | n | pool | " + " | ".join(METRICS) + " |", "|---" * (4 + len(METRICS)) + "|"]
-        lines += scenario_rows(report)
-        lines += ["", "Language gap (en queries − X queries), Multi:", "",
-                  "| pool | X | model | Max@R_norm | Complete@10 | nDCG@10 | pairing |", "|---|---|---|---|---|---|---|"]
-        lines += gap_rows(report)
+                  f"({', '.join(corpus.doc_langs)}); pools audited: en + {', '.join(audited)}", ""]
+        lines += describe(report, corpus, seconds)
+        if name == "udhr":
+            lines += ["", "Context only (15 queries per language); fp32:", ""] + udhr_summary(views, base)
+        else:
+            lines += ["", "### In plain words (fp32, X queries in Multi)", ""] + plain_words(views, audited, base)
+            lines += ["", "### Per language (fp32; Multi = English + X pool, X queries unless noted)", ""]
+            lines += picture_table(views, audited, base, corpus.meta.get("parallel_by_lang") or {})
+            lines += ["", "### The same with the int8 graph", ""] + picture_table(views, audited, other, corpus.meta.get("parallel_by_lang") or {})
+        if name == "manpages":
+            table, records = int8_rows(views, audited, base, other)
+            failing = sorted({(r["lang"]) for r in records if r["significant_loss"] or r["mean_loss_over_limit"]})
+            acceptable = not failing
+            lines += ["", "### int8 − fp32, paired over the same queries (95% CI; ✗ = significant loss or mean loss "
+                      f"> {INT8_MAX_MEAN_LOSS:g} point)", ""] + table
+            lines += ["", f"**int8 decision: {'int8 may become the default' if acceptable else 'fp32 stays the default'}**"
+                      + ("" if acceptable else f" (losses in: {', '.join(failing)})")]
+            int8_result = {
+                "rule": f"for every language with >= {args.min_queries} queries and each of {list(INT8_METRICS)} in "
+                        "Multi (X and en queries) and Mono-Same: no significant paired loss (95% bootstrap CI of "
+                        f"int8 - fp32 entirely on the losing side) and no mean loss > {INT8_MAX_MEAN_LOSS} point",
+                "corpus": str(path), "corpus_name": corpus.meta.get("name", path.name), "languages": audited,
+                "bootstrap": BOOTSTRAP, "seed": 0,
+                "models": [{"name": m.name, "onnx": m.onnx, "sha256": m.sha256, "quantization": m.quantization}
+                           for m in report.models],
+                "cpu": cpu_info(), "environment": report.environment, "int8_acceptable": acceptable,
+                "failing_languages": failing, "differences": records}
         print(f"{name}: done in {seconds:.0f} s", file=sys.stderr)
     write_text_atomic(args.out, "\n".join(lines) + "\n")
     print(f"wrote {args.out}")
+    if int8_result is not None:
+        write_text_atomic(args.int8_out, json.dumps(int8_result, indent=1, ensure_ascii=False) + "\n")
+        print(f"wrote {args.int8_out}")
 
 
 if __name__ == "__main__":

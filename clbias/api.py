@@ -14,7 +14,7 @@ import numpy as np
 
 from .audit import AuditSettings, audit
 from .corpus import load_corpus
-from .registry_paths import resolve_model
+from .model_paths import resolve_model
 from .report.model import Report
 from .runtime.embed import embed_texts
 from .runtime.encoder import Encoder, Kind

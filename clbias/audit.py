@@ -1,6 +1,7 @@
 """The audit as a library call: corpus + models -> Report. The CLI is a thin layer over `audit()`."""
 from __future__ import annotations
 
+import numbers
 import os
 import platform
 import time
@@ -12,7 +13,9 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from . import __version__
-from .corpus import Corpus
+from .corpus import Corpus, passage_text
+from .errors import InputError
+from .langs import ENGLISH, normalize_lang
 from .labelfree import TWIN_DERIVATION, needs_label_free, neighbour_mix, twin_probes
 from .metrics import registry, stats
 from .metrics.types import PoolInfo
@@ -21,8 +24,11 @@ from .report.model import (DETAIL_METRICS, HEADLINE_METRICS, Comparison, Languag
 from .retrieval import retrieve
 from .runtime.embed import embed_texts
 from .runtime.encoder import Encoder
-from .scenarios import ENGLISH, Scenario, build_scenarios
+from .scenarios import DEFAULT_KINDS, SCENARIO_KINDS, Scenario, build_scenarios
 from .search import HnswParams, IndexKind
+
+INDEX_KINDS = ("auto", "exact", "hnsw")
+TRUNCATED_IDS_SHOWN = 5  # ids of truncated texts named per language in the report
 
 
 class Progress(Protocol):
@@ -46,16 +52,99 @@ class AuditSettings:
     cache_dir: Path | None = None
     shift: bool = False  # add a `NAME+shift` variant for every model with a fitted training-free shift
 
+    def __post_init__(self) -> None:
+        """Refuse settings that would crash or mislead halfway through an audit; InputError names the field."""
+        for name in ("k", "depth", "bootstrap", "batch_size"):
+            _positive_int(getattr(self, name), name)
+        for name in ("M", "ef_construction", "ef"):
+            _positive_int(getattr(self.hnsw, name), f"hnsw.{name}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or self.seed < 0:
+            raise InputError(f"must be an integer >= 0, got {self.seed!r}", field="seed")
+        if self.index not in INDEX_KINDS:
+            raise InputError(f"{self.index!r} is not one of {', '.join(INDEX_KINDS)}", field="index")
+        if self.scenarios is not None:
+            unknown = [k for k in self.scenarios if k not in SCENARIO_KINDS]
+            if unknown or not self.scenarios:
+                what = f"unknown scenario kind(s) {unknown}" if unknown else "no scenario kind given"
+                raise InputError(f"{what}; known: {', '.join(SCENARIO_KINDS)}", field="scenarios")
+        if self.langs is not None:
+            normalized = [normalize_lang(lang) if isinstance(lang, str) else None for lang in self.langs]
+            bad = [lang for lang, norm in zip(self.langs, normalized) if norm is None]
+            if bad or not self.langs:
+                raise InputError(f"unknown language code(s) {bad}" if bad else "no language given", field="langs")
+            self.langs = [lang for lang in normalized if lang is not None]
+        if self.cache_dir is not None:
+            self.cache_dir = Path(self.cache_dir)
+
     def metric_names(self) -> list[str]:
         names = [n.replace("@10", f"@{self.k}") for n in HEADLINE_METRICS]
         return names + [n for n in DETAIL_METRICS if n not in names]
+
+
+def _positive_int(value: Any, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise InputError(f"must be an integer >= 1, got {value!r}", field=name)
 
 
 @dataclass
 class EmbeddedCorpus:
     docs: np.ndarray
     queries: np.ndarray
-    truncation: dict[str, dict[str, int]]
+    # "passage"/"query": lang -> number truncated; "passage_ids"/"query_ids": lang -> first truncated ids
+    truncation: dict[str, dict[str, Any]]
+
+
+@dataclass
+class AuditPlan:
+    """What an audit will score, known before any model runs: the corpus (with derived twin probes when it
+    has no queries/qrels), its scenarios, and notes on what is absent and why."""
+
+    corpus: Corpus
+    scenarios: list[Scenario]
+    notes: list[str]
+    neighbours_only: bool = False
+
+
+def plan_audit(corpus: Corpus, settings: AuditSettings) -> AuditPlan:
+    notes: list[str] = []
+    neighbours_only = False
+    if corpus.queries and not corpus.qrels:
+        notes.append(f"queries.jsonl has {len(corpus.queries)} queries but there are no qrels (qrels/*.tsv) to judge "
+                     "them, so they are not used")
+    if needs_label_free(corpus):
+        if corpus.has_parallel:
+            corpus = twin_probes(corpus)
+            notes.append(f"no queries/qrels: {len(corpus.queries)} twin probes derived from parallel_id "
+                         f"({TWIN_DERIVATION})")
+        else:
+            neighbours_only = True
+            notes.append("no queries, qrels or parallel_id: relevance is unknown, so Max@R, Complete, nDCG, "
+                         "EIR and twin gaps cannot be computed; shown: English exposure and the language mix "
+                         "of each document's nearest neighbours")
+    if neighbours_only:
+        return AuditPlan(corpus, [], notes, True)
+    notes.extend(language_coverage_notes(corpus.doc_langs, settings.scenarios))
+    scenarios, scenario_notes = build_scenarios(corpus, settings.scenarios, settings.langs,
+                                                settings.expand_translations)
+    return AuditPlan(corpus, scenarios, notes + scenario_notes)
+
+
+def language_coverage_notes(doc_langs: Sequence[str], kinds: Sequence[str] | None) -> list[str]:
+    """Why scenarios and EIR are absent when the corpus lacks English or a second language."""
+    chosen = set(kinds or DEFAULT_KINDS)
+    others = [lang for lang in doc_langs if lang != ENGLISH]
+    if ENGLISH in doc_langs and others:
+        if "multi-n" in chosen and len(others) < 2:
+            return [f"multi-n needs at least two non-English languages; the corpus has one ({others[0]})"]
+        return []
+    if ENGLISH in doc_langs:
+        absent = [k for k in ("multi", "mono-cross", "multi-n", "full") if k in chosen]
+        return [f"English-only corpus: {', '.join(absent) + ' scenarios and ' if absent else ''}EIR need documents "
+                "in a second language, so only mono-same [en] is scored"]
+    absent = [k for k in ("multi", "mono-cross", "multi-n") + (("full",) if len(others) == 1 else ()) if k in chosen]
+    what = f"one language only ({others[0]})" if len(others) == 1 else f"no English documents ({', '.join(others)})"
+    return [f"{what}: {', '.join(absent) + ' scenarios and ' if absent else ''}EIR need English documents "
+            "in the pool beside another language"]
 
 
 def model_info(encoder: Encoder, name: str | None = None) -> ModelInfo:
@@ -74,7 +163,7 @@ def embed_corpus(corpus: Corpus, encoder: Encoder, settings: AuditSettings, prog
     if progress:
         progress.start(f"embedding with {encoder.manifest.name}", len(doc_idx) + len(q_idx))
     advance = progress.advance if progress else None
-    doc_texts = [_doc_text(corpus.docs[i].title, corpus.docs[i].text) for i in doc_idx]
+    doc_texts = [passage_text(corpus.docs[i]) for i in doc_idx]
     doc_vecs, doc_stats = embed_texts(encoder, doc_texts, "passage", settings.cache_dir, settings.batch_size, advance)
     q_vecs, q_stats = embed_texts(encoder, [corpus.queries[i].text for i in q_idx], "query", settings.cache_dir,
                                   settings.batch_size, advance)
@@ -88,12 +177,20 @@ def embed_corpus(corpus: Corpus, encoder: Encoder, settings: AuditSettings, prog
     truncation = {
         "passage": _count_by_lang([corpus.docs[i].lang for i in doc_idx], doc_stats.truncated),
         "query": _count_by_lang([corpus.queries[i].lang for i in q_idx], q_stats.truncated),
+        "passage_ids": _first_ids_by_lang([corpus.docs[i] for i in doc_idx], doc_stats.truncated),
+        "query_ids": _first_ids_by_lang([corpus.queries[i] for i in q_idx], q_stats.truncated),
     }
     return EmbeddedCorpus(docs, queries, truncation)
 
 
-def _doc_text(title: str | None, text: str) -> str:
-    return f"{title}. {text}" if title else text
+def _first_ids_by_lang(records: Sequence[Any], truncated: np.ndarray) -> dict[str, list[str]]:
+    """The first few truncated ids per language (only languages with any), in corpus order."""
+    out: dict[str, list[str]] = {}
+    for i in np.flatnonzero(truncated):
+        ids = out.setdefault(records[i].lang, [])
+        if len(ids) < TRUNCATED_IDS_SHOWN:
+            ids.append(records[i].id)
+    return dict(sorted(out.items()))
 
 
 def _count_by_lang(langs: Sequence[str], truncated: np.ndarray) -> dict[str, int]:
@@ -194,8 +291,10 @@ def environment(threads: int) -> dict[str, Any]:
 
 
 def audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings | None = None,
-          names: Sequence[str] | None = None, progress: Progress | None = None) -> Report:
-    """Embed the corpus with each model, build the scenarios, score them, and return one Report."""
+          names: Sequence[str] | None = None, progress: Progress | None = None,
+          plan: AuditPlan | None = None) -> Report:
+    """Embed the corpus with each model, build the scenarios, score them, and return one Report.
+    `plan` is `plan_audit(corpus, settings)` when the caller already made it (to check gates before embedding)."""
     settings = settings or AuditSettings()
     if not encoders:
         raise ValueError("audit needs at least one model")
@@ -203,21 +302,8 @@ def audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings |
     metric_names = settings.metric_names()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    label_notes: list[str] = []
-    neighbours_only = False
-    if needs_label_free(corpus):
-        if corpus.has_parallel:
-            corpus = twin_probes(corpus)
-            label_notes.append(f"no queries/qrels: {len(corpus.queries)} twin probes derived from parallel_id "
-                               f"({TWIN_DERIVATION})")
-        else:
-            neighbours_only = True
-            label_notes.append("no queries, qrels or parallel_id: relevance is unknown, so Max@R, Complete, nDCG, "
-                               "EIR and twin gaps cannot be computed; shown: English exposure and the language mix "
-                               "of each document's nearest neighbours")
-    scenarios, notes = ([], []) if neighbours_only else build_scenarios(
-        corpus, settings.scenarios, settings.langs, settings.expand_translations)
-    notes = label_notes + notes
+    plan = plan or plan_audit(corpus, settings)
+    corpus, scenarios, notes, neighbours_only = plan.corpus, plan.scenarios, list(plan.notes), plan.neighbours_only
     embedded: list[EmbeddedCorpus] = []
     docs_needed = np.unique(np.concatenate([s.pool for s in scenarios])) if scenarios else None
     queries_needed = np.unique(np.concatenate([s.queries for s in scenarios])) if scenarios else None

@@ -2,14 +2,14 @@
 
     corpus.jsonl        {"_id", "text", "lang", "title"?, "parallel_id"?}
     queries.jsonl       {"_id", "text", "lang", "parallel_id"?}          (optional: label-free audits)
-    qrels/<split>.tsv   query-id <TAB> corpus-id <TAB> score, header line (optional)
+    qrels/<split>.tsv   query-id <TAB> corpus-id <TAB> score, header line (BEIR), or
+                        qid iteration docid relevance, whitespace-separated (TREC); optional
     meta.json           free-form provenance: source, licence, how queries were derived (optional)
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ class Record:
     lang: str
     parallel_id: str | None = None
     title: str | None = None
+    line: int = field(default=0, compare=False)  # line in its JSONL file; 0 for derived records
 
 
 @dataclass
@@ -35,7 +36,7 @@ class Corpus:
     path: Path
     docs: list[Record]
     queries: list[Record]
-    qrels: dict[str, dict[str, int]]  # query id -> doc id -> graded relevance (> 0 is relevant)
+    qrels: dict[str, dict[str, float]]  # query id -> doc id -> relevance score (> 0 is relevant)
     meta: dict[str, Any] = field(default_factory=dict)
     split: str | None = None
     excluded: dict[str, str] = field(default_factory=dict)  # query id -> doc id left out of its ranking
@@ -91,60 +92,162 @@ def _string(obj: dict[str, Any], key: str, path: Path, line: int, required: bool
         value = str(value)
     if not isinstance(value, str):
         raise InputError(f"expected a string, got {type(value).__name__}", path, line, key)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # JSON can spell a lone surrogate ("\ud800"); no model can read one
+        raise InputError(f"lone surrogate {value[exc.start]!r} at character {exc.start}: not valid Unicode text",
+                         path, line, key) from None
     return value
 
 
-def _records(path: Path, kind: str) -> list[Record]:
+def read_records(path: str | Path, kind: str = "document", require_lang: bool = True) -> list[Record]:
+    """Records of one JSONL file, validated: the one reader of `clbias audit` (corpus, queries) and
+    `clbias embed` (texts, where `lang` is optional and stays "" when absent)."""
+    path = Path(path)
     records: list[Record] = []
     seen: dict[str, int] = {}
     for line, obj in read_jsonl(path):
         rid = _string(obj, "_id", path, line)
         text = _string(obj, "text", path, line)
-        lang_raw = _string(obj, "lang", path, line)
-        assert rid is not None and text is not None and lang_raw is not None
+        lang_raw = _string(obj, "lang", path, line, required=require_lang)
+        title = _string(obj, "title", path, line, required=False)
+        assert rid is not None and text is not None
         if not rid:
             raise InputError("empty id", path, line, "_id")
-        if not text.strip() and not (obj.get("title") or "").strip():
+        if not text.strip() and not (title or "").strip():
             raise InputError("empty text", path, line, "text")
-        lang = normalize_lang(lang_raw)
-        if lang is None:
-            raise InputError(f"unknown language code {lang_raw!r} (use ISO 639-1 / BCP-47, e.g. en, de, zh-Hans)",
-                             path, line, "lang")
+        lang = ""
+        if lang_raw is not None:
+            normalized = normalize_lang(lang_raw)
+            if normalized is None:
+                raise InputError(f"unknown language code {lang_raw!r} (use ISO 639-1 / BCP-47, e.g. en, de, zh-Hans)",
+                                 path, line, "lang")
+            lang = normalized
         if rid in seen:
             raise InputError(f"duplicate {kind} id {rid!r} (first on line {seen[rid]})", path, line, "_id")
         seen[rid] = line
-        records.append(Record(rid, text, lang, _string(obj, "parallel_id", path, line, required=False),
-                              _string(obj, "title", path, line, required=False)))
+        records.append(Record(rid, text, lang, _string(obj, "parallel_id", path, line, required=False), title, line))
     return records
 
 
-def _read_qrels(path: Path, query_ids: set[str], doc_ids: set[str]) -> dict[str, dict[str, int]]:
+def passage_text(record: Record) -> str:
+    """What the model reads for a document: its title, when it has one, then its text."""
+    return f"{record.title}. {record.text}" if record.title else record.text
+
+
+QRELS_SUFFIXES = (".tsv", ".txt", ".qrels")
+_BEIR_FIELDS = ("query-id", "corpus-id", "score")
+_TREC_FIELDS = ("query-id", "iteration", "corpus-id", "score")
+_BEIR_HEADER = "query-id<TAB>corpus-id<TAB>score"
+
+
+def _decode(path: Path) -> str:
+    """A whole input file as text; a UTF-8 byte-order mark is accepted and dropped."""
+    data = path.read_bytes()
     try:
-        raw = path.read_bytes().decode("utf-8")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        line = data[: exc.start].count(b"\n") + 1
         raise InputError(f"invalid UTF-8 at byte {exc.start}", path, line) from None
-    qrels: dict[str, dict[str, int]] = {}
-    rows = list(csv.reader(io.StringIO(raw), delimiter="\t"))
-    names = ("query-id", "corpus-id", "score")
-    for line, row in enumerate(rows, start=1):
-        if not row or not "".join(row).strip():
+
+
+def _score(raw: str, path: Path, line: int, field: str) -> float:
+    try:
+        score = float(raw)
+    except ValueError:
+        raise InputError(f"score {raw!r} is not a number", path, line, field) from None
+    if not math.isfinite(score):
+        raise InputError(f"score {raw!r} is not a finite number", path, line, field)
+    return score
+
+
+def _is_number(raw: str) -> bool:
+    try:
+        float(raw)
+    except ValueError:
+        return False
+    return True
+
+
+def read_qrels(path: str | Path, query_ids: set[str], doc_ids: set[str]) -> dict[str, dict[str, float]]:
+    """Judgements from BEIR TSV (`query-id<TAB>corpus-id<TAB>score`, header line) or TREC qrels
+    (`qid iteration docid relevance`, whitespace-separated, no header), told apart by the number of columns.
+    Scores are numbers, > 0 is relevant; the same pair judged twice with different scores is an error."""
+    path = Path(path)
+    qrels: dict[str, dict[str, float]] = {}
+    judged_on: dict[tuple[str, str], tuple[int, float]] = {}
+    fmt: tuple[str, int] | None = None  # (format name, line it was recognised on)
+    for line, raw_line in enumerate(_decode(path).splitlines(), start=1):
+        if not raw_line.strip():
             continue
-        if line == 1 and [c.strip() for c in row[:2]] == ["query-id", "corpus-id"]:
-            continue
-        if len(row) < 3:
-            raise InputError(f"expected 3 tab-separated columns, got {len(row)}", path, line, names[len(row)] if len(row) < 3 else None)
-        qid, did, score_raw = (c.strip() for c in row[:3])
+        row = [c.strip() for c in raw_line.split("\t")]  # BEIR: 3 tab-separated columns (ids may hold spaces)
+        if len(row) != 3:
+            row = raw_line.split()  # TREC: 4 columns separated by any whitespace
+        shape = {3: "BEIR", 4: "TREC"}.get(len(row))
+        if shape is None:
+            raise InputError(f"expected 3 tab-separated columns ({_BEIR_HEADER}, BEIR) or 4 whitespace-separated "
+                             f"columns (qid iteration docid relevance, TREC), got {len(row)}", path, line)
+        if fmt is None and not _is_number(row[-1]):
+            if shape == "BEIR" and row[:2] == ["query-id", "corpus-id"]:
+                fmt = ("BEIR", line)
+                continue
+            expected = (f"BEIR's header {_BEIR_HEADER}" if shape == "BEIR" else
+                        "no header (TREC qrels: qid iteration docid relevance)")
+            raise InputError(f"header {' '.join(row)!r} is not a qrels header: expected {expected}", path, line)
+        if fmt is None:
+            fmt = (shape, line)
+        elif shape != fmt[0]:
+            raise InputError(f"{len(row)} columns, but line {fmt[1]} made this a {fmt[0]} qrels file "
+                             f"({3 if fmt[0] == 'BEIR' else 4} columns)", path, line)
+        names = _BEIR_FIELDS if shape == "BEIR" else _TREC_FIELDS
+        qid, did, score_raw = (row[0], row[1], row[2]) if shape == "BEIR" else (row[0], row[2], row[3])
         if qid not in query_ids:
-            raise InputError(f"unknown query id {qid!r}", path, line, "query-id")
+            raise InputError(f"unknown query id {qid!r}", path, line, names[0])
         if did not in doc_ids:
-            raise InputError(f"unknown corpus id {did!r}", path, line, "corpus-id")
-        try:
-            score = int(float(score_raw))
-        except ValueError:
-            raise InputError(f"score {score_raw!r} is not a number", path, line, "score") from None
+            raise InputError(f"unknown corpus id {did!r}", path, line, names[-2])
+        score = _score(score_raw, path, line, names[-1])
+        previous = judged_on.get((qid, did))
+        if previous is not None and previous[1] != score:
+            raise InputError(f"conflicting judgements of ({qid!r}, {did!r}): score {previous[1]:g} on line "
+                             f"{previous[0]}, {score:g} on line {line}", path, line, names[-1])
+        judged_on[(qid, did)] = (line, score)
         qrels.setdefault(qid, {})[did] = score
     return qrels
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads(_decode(path))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"malformed JSON ({exc.msg}, line {exc.lineno} column {exc.colno})", path, exc.lineno) from None
+    if not isinstance(meta, dict):
+        raise InputError(f"expected a JSON object, got {type(meta).__name__}", path)
+    return meta
+
+
+def _qrels_file(qrels_dir: Path, split: str | None) -> Path | None:
+    files = sorted(f for f in qrels_dir.iterdir() if f.suffix in QRELS_SUFFIXES and f.is_file())
+    by_split: dict[str, Path] = {}
+    for f in files:
+        if f.stem in by_split:
+            raise InputError(f"two qrels files for split {f.stem!r}: {by_split[f.stem].name} and {f.name}", qrels_dir)
+        by_split[f.stem] = f
+    if split is not None:
+        if split not in by_split:
+            raise InputError(f"no qrels for split {split!r}", qrels_dir)
+        return by_split[split]
+    if not by_split:
+        return None
+    return by_split.get("test", files[0])
+
+
+def check_trec_ids(corpus: "Corpus") -> None:
+    """TREC run files separate fields by whitespace, so an id that contains whitespace cannot be written."""
+    for name, records in (("corpus.jsonl", corpus.docs), ("queries.jsonl", corpus.queries)):
+        for r in records:
+            if any(c.isspace() for c in r.id):
+                raise InputError(f"id {r.id!r} contains whitespace, which a TREC run file (--runs) cannot hold",
+                                 corpus.path / name, r.line or None, "_id")
 
 
 def load_corpus(path: str | Path, split: str | None = None) -> Corpus:
@@ -152,30 +255,19 @@ def load_corpus(path: str | Path, split: str | None = None) -> Corpus:
     root = Path(path)
     if not root.is_dir():
         raise InputError("corpus directory not found", root)
-    docs = _records(root / "corpus.jsonl", "document")
+    docs = read_records(root / "corpus.jsonl", "document")
     if not docs:
         raise InputError("empty corpus: no documents", root / "corpus.jsonl")
     queries_file = root / "queries.jsonl"
-    queries = _records(queries_file, "query") if queries_file.exists() else []
-    qrels: dict[str, dict[str, int]] = {}
+    queries = read_records(queries_file, "query") if queries_file.exists() else []
+    qrels: dict[str, dict[str, float]] = {}
     qrels_dir = root / "qrels"
     chosen_split = None
-    if qrels_dir.is_dir():
-        files = sorted(qrels_dir.glob("*.tsv"))
-        if split is not None:
-            files = [f for f in files if f.stem == split]
-            if not files:
-                raise InputError(f"no qrels for split {split!r}", qrels_dir)
-        elif len(files) > 1:
-            preferred = [f for f in files if f.stem == "test"]
-            files = preferred or files[:1]
-        if files:
-            chosen_split = files[0].stem
-            qrels = _read_qrels(files[0], {q.id for q in queries}, {d.id for d in docs})
-    meta: dict[str, Any] = {}
-    if (root / "meta.json").is_file():
-        try:
-            meta = json.loads((root / "meta.json").read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"malformed JSON ({exc})", root / "meta.json") from None
+    qrels_path = _qrels_file(qrels_dir, split) if qrels_dir.is_dir() else None
+    if qrels_path is None and split is not None:
+        raise InputError(f"no qrels for split {split!r}", qrels_dir)
+    if qrels_path is not None:
+        chosen_split = qrels_path.stem
+        qrels = read_qrels(qrels_path, {q.id for q in queries}, {d.id for d in docs})
+    meta = _read_meta(root / "meta.json") if (root / "meta.json").is_file() else {}
     return Corpus(root, docs, queries, qrels, meta, chosen_split)

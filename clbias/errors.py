@@ -32,3 +32,16 @@ class InputError(ClbiasError):
 
 class ModelError(ClbiasError):
     """A model directory that is missing, incomplete or does not match its manifest."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-blank line of an exception's message, for one-line errors; never raises (an empty
+    message, or a `__str__` that itself fails, gives the exception's type name)."""
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not hide the original error
+        text = ""
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return type(exc).__name__

@@ -1,6 +1,7 @@
 """Small file helpers: atomic writes and located JSONL reading."""
 from __future__ import annotations
 
+import codecs
 import contextlib
 import hashlib
 import json
@@ -100,11 +101,11 @@ def read_json_object(path: str | Path, error: type[Exception], what: str = "cann
     """A JSON file that must hold an object; any problem raises `error` with a one-line message."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise error(f"{path}: {what} ({exc})") from None
     if not isinstance(data, dict):
-        raise error(f"{path}: expected a JSON object")
+        raise error(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
 
 
@@ -115,6 +116,10 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise InputError("file not found", path) from None
+    except IsADirectoryError:
+        raise InputError("is a directory, expected a JSONL file", path) from None
+    if raw.startswith(codecs.BOM_UTF8):  # editors on Windows write one; it is not part of the first record
+        raw = raw[len(codecs.BOM_UTF8):]
     for lineno, line in enumerate(raw.split(b"\n"), start=1):
         if not line.strip():
             continue
@@ -129,3 +134,85 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         if not isinstance(obj, dict):
             raise InputError("expected a JSON object", path, lineno)
         yield lineno, obj
+
+
+def check_output_paths(files: dict[str, Path | None], dirs: dict[str, Path | None] | None = None) -> None:
+    """Refuse, before any work, output paths that could only fail (or overwrite each other) after it: a file
+    output that is a directory, a directory output that is a file, a parent that is a file or not writable,
+    two outputs on one path. Keys are the options that named the paths, for the error message."""
+    seen: dict[Path, str] = {}
+    for option, path, is_dir in [(o, p, False) for o, p in files.items()] + [(o, p, True) for o, p in (dirs or {}).items()]:
+        if path is None:
+            continue
+        path = Path(path)
+        if not is_dir and path.is_dir():
+            raise InputError("is a directory, expected a file path", path, field=option)
+        if is_dir and path.exists() and not path.is_dir():
+            raise InputError("is an existing file, expected a directory", path, field=option)
+        parent = next(p for p in path.absolute().parents if p.exists())
+        if not parent.is_dir():
+            raise InputError(f"{parent} is a file, not a directory", path, field=option)
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise InputError(f"directory {parent} is not writable", path, field=option)
+        key = path.resolve()
+        if key in seen:
+            raise InputError(f"same path as {seen[key]}", path, field=option)
+        seen[key] = option
+
+
+class StagedOutputs:
+    """Outputs written beside their targets under temporary names and renamed into place only when every one
+    of them is written: an error while writing any leaves none behind (use as a context manager)."""
+
+    def __init__(self) -> None:
+        self._files: list[tuple[Path, Path]] = []  # (temporary file, target)
+        self._dirs: list[tuple[Path, Path]] = []  # (temporary directory, target directory)
+
+    def file(self, target: str | Path) -> Path:
+        """A temporary path to write `target`'s content to."""
+        target = Path(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        self._files.append((Path(tmp), target))
+        return Path(tmp)
+
+    def text(self, target: str | Path, text: str) -> None:
+        self.file(target).write_text(text, encoding="utf-8")
+
+    def directory(self, target: str | Path) -> Path:
+        """A temporary directory whose files are moved into `target` (created if missing) on commit."""
+        target = Path(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-{os.getpid()}-", dir=target.parent))
+        self._dirs.append((tmp, target))
+        return tmp
+
+    def commit(self) -> None:
+        mode = 0o666 & ~_umask()
+        for tmp, target in self._files:
+            os.chmod(tmp, mode)
+            os.replace(tmp, target)
+        for tmp, target in self._dirs:
+            target.mkdir(parents=True, exist_ok=True)
+            for file in sorted(tmp.iterdir()):
+                os.chmod(file, mode)
+                os.replace(file, target / file.name)
+            shutil.rmtree(tmp, ignore_errors=True)
+        self._files, self._dirs = [], []
+
+    def discard(self) -> None:
+        for tmp, _ in self._files:
+            tmp.unlink(missing_ok=True)
+        for tmp, _ in self._dirs:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self._files, self._dirs = [], []
+
+    def __enter__(self) -> "StagedOutputs":
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()

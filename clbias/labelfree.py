@@ -15,6 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from .corpus import Corpus, Record
+from .langs import ENGLISH
 
 TWIN_QUERY_PREFIX = "twin:"
 TWIN_DERIVATION = ("label-free: each document with a translation is a query, its translations (same parallel_id) "
@@ -62,7 +63,7 @@ def neighbour_mix(doc_vecs: np.ndarray, langs: np.ndarray, k: int = 10, chunk: i
             for lang in langs[neighbours]:
                 row[lang] += 1
     mix = {a: {b: round(100 * c / max(1, sum(row.values())), 2) for b, c in row.items()} for a, row in counts.items()}
-    en_share = float(np.mean(langs == "en")) if n else 0.0
-    exposure = {a: (round(mix[a].get("en", 0.0) / 100 / en_share, 4) if en_share else None) for a in all_langs}
+    en_share = float(np.mean(langs == ENGLISH)) if n else 0.0
+    exposure = {a: (round(mix[a].get(ENGLISH, 0.0) / 100 / en_share, 4) if en_share else None) for a in all_langs}
     return {"k": k, "langs": all_langs, "mix": mix, "en_exposure": exposure,
             "pool_en_share": round(en_share, 4)}

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+ENGLISH = "en"  # the language the audit measures inclination toward; any `en-*` tag normalises to it
+
 ISO_639_1 = set("""
 aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv cy da de dv dz
 ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia id ie ig ii ik io
@@ -26,7 +28,7 @@ def normalize_lang(code: str) -> str | None:
     if primary not in ISO_639_1 and primary not in ISO_639_3_EXTRA:
         return None
     if primary == "en":
-        return "en"  # English in any region is the language the audit measures inclination toward
+        return ENGLISH
     tag = primary
     if script:
         tag += "-" + script.title()

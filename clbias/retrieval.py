@@ -41,6 +41,9 @@ def retrieve(query_vecs: np.ndarray, doc_vecs: np.ndarray, qids: list[str], qlan
     lang_names, lang_codes = np.unique(pool.langs, return_inverse=True)
     lang_cols = [np.flatnonzero(lang_codes == j) for j in range(len(lang_names))]
     lang_sizes = np.array([c.size for c in lang_cols])
+    twinned = pool.english_twinned
+    twin_cols = [cols[twinned[cols]] for cols in lang_cols]
+    twin_sizes = np.array([c.size for c in twin_cols])
     width = max(1, pool.size)
     chunk = max(1, min(chunk, MAX_CHUNK_CELLS // width))
     runs: list[QueryRun] = []
@@ -74,21 +77,28 @@ def retrieve(query_vecs: np.ndarray, doc_vecs: np.ndarray, qids: list[str], qlan
         n_langs = lang_sizes.size
         left = lang_sizes - np.bincount(hidden_rows * n_langs + lang_codes[hidden_docs],
                                         minlength=n * n_langs).reshape(n, n_langs)
-        best_doc = np.empty((n, n_langs), dtype=np.int64)
-        for j, cols in enumerate(lang_cols):
-            best_doc[:, j] = cols[np.argmax(masked[:, cols], axis=1)]  # first index among ties
+        hidden_twinned = twinned[hidden_docs]
+        twin_left = twin_sizes - np.bincount(hidden_rows[hidden_twinned] * n_langs
+                                             + lang_codes[hidden_docs[hidden_twinned]],
+                                             minlength=n * n_langs).reshape(n, n_langs)
+        best_doc = _best_per_column_set(masked, lang_cols)
+        best_twin_doc = _best_per_column_set(masked, twin_cols)
         for i in range(n):
             qn = start + i
             row = scores[i]
             rel = relevant[qn]
             present = np.flatnonzero(left[i] > 0)
-            targets = np.concatenate([rel, best_doc[i, present]])
+            twin_present = np.flatnonzero(twin_left[i] > 0)
+            targets = np.concatenate([rel, best_doc[i, present], best_twin_doc[i, twin_present]])
             ranks = ranks_of(row, targets) if with_nan[i] else _sorted_ranks(row, ranked[i], targets)
-            best_irr = {str(lang_names[j]): int(r) for j, r in zip(present, ranks[rel.size:])}
-            head = top[i][~np.isin(top[i], excluded[qn])] if excluded else top[i]
+            irr_ranks, twin_ranks = ranks[rel.size:rel.size + present.size], ranks[rel.size + present.size:]
+            best_irr = {str(lang_names[j]): int(r) for j, r in zip(present, irr_ranks)}
+            best_twin = {str(lang_names[j]): int(r) for j, r in zip(twin_present, twin_ranks)}
+            head = _visible(top[i], excluded, qn)
             runs.append(QueryRun(qid=qids[qn], lang=qlangs[qn], top=head, top_scores=row[head],
                                  relevant=rel, relevant_ranks=ranks[:rel.size], relevant_scores=row[rel],
-                                 best_irrelevant_rank=best_irr))
+                                 best_irrelevant_rank=best_irr, best_irrelevant_twinned_rank=best_twin,
+                                 exact_head=None if graph is None else _visible(exact_top[i], excluded, qn)))
     params: dict[str, Any] = {"depth": depth}
     recall = None
     if graph is not None:
@@ -96,6 +106,20 @@ def retrieve(query_vecs: np.ndarray, doc_vecs: np.ndarray, qids: list[str], qlan
                       build_threads=hnsw.build_threads, space="ip")
         recall = hits / max(1, len(query_vecs))
     return RetrievalResult(runs, kind, params, recall)
+
+
+def _visible(head: np.ndarray, excluded: tuple[np.ndarray, ...], query: int) -> np.ndarray:
+    return head[~np.isin(head, excluded[query])] if excluded else head
+
+
+def _best_per_column_set(masked: np.ndarray, column_sets: list[np.ndarray]) -> np.ndarray:
+    """[n, len(column_sets)]: per row, the highest-scoring column of each set (first index among ties; an
+    empty set gives -1, and callers only read sets with a document left)."""
+    best = np.full((masked.shape[0], len(column_sets)), -1, dtype=np.int64)
+    for j, cols in enumerate(column_sets):
+        if cols.size:
+            best[:, j] = cols[np.argmax(masked[:, cols], axis=1)]
+    return best
 
 
 def _sorted_ranks(row: np.ndarray, ranked: np.ndarray, docs: np.ndarray) -> np.ndarray:

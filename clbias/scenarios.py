@@ -24,7 +24,7 @@ from .corpus import Corpus
 SCENARIO_KINDS = ("multi", "mono-same", "mono-cross", "full", "multi-n", "matrix")
 DEFAULT_KINDS = ("multi", "mono-same", "mono-cross", "full")
 MULTI_N_MAX_STEPS = 4
-ENGLISH = "en"
+from .langs import ENGLISH
 
 
 @dataclass(frozen=True)

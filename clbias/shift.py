@@ -19,12 +19,11 @@ import numpy as np
 
 from .errors import InputError, ModelError
 from .io import read_jsonl, write_json_atomic
-from .langs import base_lang, normalize_lang
+from .langs import ENGLISH, base_lang, normalize_lang
 from .runtime.manifest import load_manifest
 
 SHIFT_FILE = "shift.json"
 SHIFT_SCHEMA = "clbias.shift/1"
-ENGLISH = "en"
 ID_KEYS = ("_id", "id", "parallel_id")
 
 

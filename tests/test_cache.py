@@ -4,7 +4,7 @@ from clbias.runtime.cache import EmbeddingCache, text_key
 
 
 def test_cache_round_trip_and_partial_hits(tmp_path):
-    ns = EmbeddingCache.namespace("a" * 64, "query: ", 512, "mean", True)
+    ns = EmbeddingCache.namespace("a" * 64, "query: ", 512, "mean", True, tokenizer_sha256="t" * 64)
     cache = EmbeddingCache(tmp_path, ns)
     keys = [text_key(t) for t in ("one", "two", "three")]
     vecs = np.arange(12, dtype=np.float32).reshape(3, 4)
@@ -18,11 +18,11 @@ def test_cache_round_trip_and_partial_hits(tmp_path):
 
 
 def test_namespaces_separate_models_and_prefixes(tmp_path):
-    a = EmbeddingCache.namespace("a" * 64, "query: ", 512, "mean", True)
-    assert a != EmbeddingCache.namespace("b" * 64, "query: ", 512, "mean", True)
-    assert a != EmbeddingCache.namespace("a" * 64, "passage: ", 512, "mean", True)
+    a = EmbeddingCache.namespace("a" * 64, "query: ", 512, "mean", True, tokenizer_sha256="t" * 64)
+    assert a != EmbeddingCache.namespace("b" * 64, "query: ", 512, "mean", True, tokenizer_sha256="t" * 64)
+    assert a != EmbeddingCache.namespace("a" * 64, "passage: ", 512, "mean", True, tokenizer_sha256="t" * 64)
     EmbeddingCache(tmp_path, a).store([text_key("x")], np.ones((1, 2), np.float32))
-    hit, _ = EmbeddingCache(tmp_path, EmbeddingCache.namespace("b" * 64, "query: ", 512, "mean", True)).lookup([text_key("x")])
+    hit, _ = EmbeddingCache(tmp_path, EmbeddingCache.namespace("b" * 64, "query: ", 512, "mean", True, tokenizer_sha256="t" * 64)).lookup([text_key("x")])
     assert not hit.any()
 
 

@@ -112,3 +112,17 @@ def test_real_model_finds_translations_and_reports_the_example(e5_model_dir, tmp
                                                                             cache_dir=tmp_path / "cache"))
     mrr = [s.metrics["mrr@10"] for s in label_free.scenarios if s.pool_langs == ["en"]]
     assert len(mrr) == 11 and np.mean(mrr) > 70, mrr
+
+
+# method.md section 6: values measured independently on this model, pool and head (the whole pool here)
+REFERENCE_TWIN_PREFERENCE = {"ar": 4.9, "de": 0.0, "es": 0.7, "fr": 3.1, "hi": 58.2, "ja": 2.9, "ko": 0.4,
+                             "ru": 5.1, "sw": 45.6, "th": 1.8, "zh": 0.0}
+REFERENCE_EIR_AND_NEUTRAL = {"ru": (53.3, 80.0), "hi": (73.3, 73.3), "sw": (80.0, 86.7), "zh": (0.0, 46.7)}
+
+
+def test_twin_preference_and_neutral_eir_match_the_method_reference(e5_model_dir, tmp_path):
+    report = audit_corpus(EXAMPLE, [e5_model_dir], bootstrap=20, scenarios=["multi"], cache_dir=tmp_path / "cache")
+    native = {s.query_lang: s.metrics for s in report.scenarios if s.kind == "multi" and s.query_lang != "en"}
+    assert {lang: round(m["twin_pref"], 1) for lang, m in native.items()} == REFERENCE_TWIN_PREFERENCE
+    for lang, (eir, neutral) in REFERENCE_EIR_AND_NEUTRAL.items():
+        assert (round(native[lang]["eir"], 1), round(native[lang]["eir_neutral"], 1)) == (eir, neutral)

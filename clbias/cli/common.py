@@ -5,8 +5,8 @@ import argparse
 
 from rich.console import Console
 
-from ..errors import ModelError
-from ..registry_paths import resolve_model
+from ..errors import InputError, ModelError
+from ..model_paths import resolve_model
 from ..runtime.encoder import Encoder
 from ..runtime.manifest import MANIFEST_NAME
 
@@ -23,7 +23,14 @@ def add_model_options(p: argparse.ArgumentParser, multiple: bool = False) -> Non
     p.add_argument("--threads", type=int, help="onnxruntime intra-op threads (default: all available cores)")
 
 
+def check_model_options(args: argparse.Namespace) -> None:
+    """Options of add_model_options that can be refused before a model loads."""
+    if args.threads is not None and args.threads < 1:
+        raise InputError(f"must be >= 1, got {args.threads}", field="--threads")
+
+
 def load_encoders(args: argparse.Namespace, console: Console, default: str | None = None) -> list[Encoder]:
+    check_model_options(args)
     specs = args.model if isinstance(args.model, list) else ([args.model] if args.model else [])
     if not specs and default:
         specs = [default]

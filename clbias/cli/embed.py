@@ -8,18 +8,19 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
+from ..corpus import passage_text, read_records
 from ..errors import InputError
-from ..io import atomic_path, read_jsonl, write_text_atomic
+from ..io import StagedOutputs, check_output_paths
 from ..runtime.cache import default_cache_dir
 from ..runtime.embed import embed_texts
-from .common import add_model_options, load_encoders
+from .common import add_model_options, check_model_options, load_encoders
 from .progress import RichProgress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("embed", help="embed a JSONL file of texts with an exported model",
                        description="Rows of the output follow the input; ids are written to OUT.ids.json.")
-    p.add_argument("texts", type=Path, help="JSONL with _id and text")
+    p.add_argument("texts", type=Path, help="JSONL with _id and text (title and lang optional), validated like a corpus file")
     add_model_options(p)
     p.add_argument("--kind", choices=("query", "passage"), default="passage", help="which prefix to apply")
     p.add_argument("--out", type=Path, required=True, help="output .npy (float32, [n, dim])")
@@ -27,40 +28,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def read_texts(path: Path) -> tuple[list[str], list[str]]:
-    ids: list[str] = []
-    texts: list[str] = []
-    seen: set[str] = set()
-    for line, obj in read_jsonl(path):
-        for field in ("_id", "text"):
-            if field not in obj:
-                raise InputError("missing", path, line, field)
-            if not isinstance(obj[field], str):
-                raise InputError(f"expected a string, got {type(obj[field]).__name__}", path, line, field)
-        if obj["_id"] in seen:
-            raise InputError(f"duplicate id {obj['_id']!r}", path, line, "_id")
-        seen.add(obj["_id"])
-        ids.append(obj["_id"])
-        texts.append(obj["text"])
-    if not texts:
+def read_texts(path: Path, kind: str = "passage") -> tuple[list[str], list[str]]:
+    """Ids and the texts the model reads, through the same reader and validation as `clbias audit`."""
+    records = read_records(path, "text", require_lang=False)
+    if not records:
         raise InputError("no texts", path)
-    return ids, texts
+    return [r.id for r in records], [passage_text(r) if kind == "passage" else r.text for r in records]
 
 
 def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
-    ids, texts = read_texts(args.texts)
+    out = args.out if args.out.suffix == ".npy" else args.out.with_suffix(".npy")
+    ids_out = out.with_suffix(".ids.json")
+    check_model_options(args)
+    check_output_paths({"--out": out, "--out (ids)": ids_out})
+    ids, texts = read_texts(args.texts, args.kind)
     encoder = load_encoders(args, console)[0]
     progress = RichProgress(console)
     progress.start(f"embedding {len(texts)} texts", len(texts))
     vectors, stats = embed_texts(encoder, texts, args.kind, None if args.no_cache else default_cache_dir(),
                                  progress=progress.advance)
     progress.finish()
-    out = args.out if args.out.suffix == ".npy" else args.out.with_suffix(".npy")
-    with atomic_path(out) as tmp:
-        with open(tmp, "wb") as fh:
+    with StagedOutputs() as outputs:
+        with open(outputs.file(out), "wb") as fh:
             np.save(fh, vectors, allow_pickle=False)
-    write_text_atomic(out.with_suffix(".ids.json"), json.dumps(ids, ensure_ascii=False) + "\n")
+        outputs.text(ids_out, json.dumps(ids, ensure_ascii=False) + "\n")
     console.print(f"wrote {out} {vectors.shape} ({int(stats.truncated.sum())} truncated to "
-                  f"{encoder.max_length} tokens) and {out.with_suffix('.ids.json')}")
+                  f"{encoder.max_length} tokens) and {ids_out}")
     return 0

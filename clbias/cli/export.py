@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ..errors import ClbiasError
-from ..registry_paths import exported_root
+from ..model_paths import exported_root
 from ..runtime.manifest import Prefixes
 
 

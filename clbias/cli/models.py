@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import ClbiasError, ModelError
-from ..registry_paths import DEFAULT_MODEL, exported_root, resolve_model
+from ..model_paths import DEFAULT_MODEL, exported_root, resolve_model
 from ..runtime.manifest import MANIFEST_NAME, load_manifest
 
 

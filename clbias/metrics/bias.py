@@ -9,12 +9,28 @@ from typing import Literal
 
 import numpy as np
 
+from ..langs import ENGLISH
 from .types import PoolInfo, QueryRun
-
-ENGLISH = "en"
 
 Relevance = Literal["rel", "irr"]
 LanguageClass = Literal["same", "en", "other"]
+
+
+def _best_native_relevant_rank(run: QueryRun, pool: PoolInfo) -> int | None:
+    """Best rank of a relevant document in the query's language, for the queries EIR applies to: non-English,
+    with a relevant document in their own language, in a pool that holds English at all. None otherwise."""
+    if run.lang == ENGLISH or run.relevant.size == 0 or pool.lang_share(ENGLISH) == 0.0:
+        return None
+    native = pool.langs[run.relevant] == run.lang
+    if not native.any():
+        return None
+    return int(run.relevant_ranks[native].min())
+
+
+def _outranks(rank: int | None, best_native: int | None) -> float | None:
+    if best_native is None:
+        return None
+    return 100.0 if rank is not None and rank < best_native else 0.0
 
 
 def english_inclination(run: QueryRun, pool: PoolInfo) -> float | None:
@@ -23,16 +39,47 @@ def english_inclination(run: QueryRun, pool: PoolInfo) -> float | None:
     Applies to non-English queries with a relevant document in their own language, in pools that hold
     English at all; None otherwise.
     """
-    if run.lang == ENGLISH or run.relevant.size == 0 or pool.lang_share(ENGLISH) == 0.0:
+    return _outranks(run.best_irrelevant_rank.get(ENGLISH), _best_native_relevant_rank(run, pool))
+
+
+def neutral_inclination(run: QueryRun, pool: PoolInfo) -> float | None:
+    """Neutral EIR per query: 100 if an irrelevant native document *that has an English twin in the pool*
+    outranks the best relevant native one, else 0 (method.md section 6).
+
+    A language-blind model puts that twin's English version right beside it, so this is the EIR such a
+    model would show at the same ranking quality: EIR above it is English preference, below it own-language
+    preference. Applies to the same queries as EIR, so the two are averaged over the same set.
+    """
+    return _outranks(run.best_irrelevant_twinned_rank.get(run.lang), _best_native_relevant_rank(run, pool))
+
+
+def twin_preference(run: QueryRun, pool: PoolInfo) -> float | None:
+    """% of irrelevant parallel pairs (English twin, query-language twin) in the ranking head where the
+    English twin ranks higher: 50 = neutral, > 50 English preferred, < 50 own language preferred.
+
+    A pair counts when at least one member is in the head (`run.head`, exact even with HNSW); a member
+    outside it ranks below. Non-English queries only; None without such a pair.
+    """
+    if run.lang == ENGLISH:
         return None
-    native = pool.langs[run.relevant] == run.lang
-    if not native.any():
+    head = run.head
+    position = {int(doc): i for i, doc in enumerate(head)}
+    relevant = set(run.relevant.tolist())
+    pairs: set[tuple[int, int]] = set()
+    for doc in position:
+        pid = pool.parallel_ids[doc]
+        lang = str(pool.langs[doc])
+        if pid is None or doc in relevant or lang not in (ENGLISH, run.lang):
+            continue
+        twin_lang = run.lang if lang == ENGLISH else ENGLISH
+        for twin in pool.by_parallel_id.get((pid, twin_lang), ()):
+            if twin not in relevant:
+                pairs.add((doc, twin) if lang == ENGLISH else (twin, doc))
+    if not pairs:
         return None
-    best_native = int(run.relevant_ranks[native].min())
-    best_english_irrelevant = run.best_irrelevant_rank.get(ENGLISH)
-    if best_english_irrelevant is not None and best_english_irrelevant < best_native:
-        return 100.0
-    return 0.0
+    beyond = len(head)
+    english_first = sum(position.get(en, beyond) < position.get(native, beyond) for en, native in pairs)
+    return 100.0 * english_first / len(pairs)
 
 
 def english_exposure_at(run: QueryRun, pool: PoolInfo, k: int) -> float | None:
@@ -85,53 +132,37 @@ def top1_indicator(run: QueryRun, pool: PoolInfo, relevance: Relevance,
     return 100.0 if found == (relevance, language) else 0.0
 
 
-def _twin_pairs(run: QueryRun, pool: PoolInfo) -> list[tuple[int, int, bool]]:
-    """Pairs of positions in `run.relevant` that share a parallel id.
+def _english_twin_pairs(run: QueryRun, pool: PoolInfo) -> list[tuple[int, int]]:
+    """(English, non-English) pairs of positions in `run.relevant` that share a parallel id.
 
-    Each pair is (first, second, signed): when signed, first is the English twin and second the
-    non-English one; otherwise neither or both are English and only the size of a gap means anything.
+    Only pairs with exactly one English member: a gap between two non-English versions has no sign toward
+    English, and averaging its size with signed gaps would mix two quantities.
     """
     groups: dict[object, list[int]] = defaultdict(list)
     for position, parallel_id in enumerate(pool.parallel_ids[run.relevant]):
         if parallel_id is not None:
             groups[parallel_id].append(position)
-    pairs: list[tuple[int, int, bool]] = []
-    langs = pool.langs[run.relevant]
-    for positions in groups.values():
-        for i, a in enumerate(positions):
-            for b in positions[i + 1:]:
-                a_en, b_en = langs[a] == ENGLISH, langs[b] == ENGLISH
-                if a_en and not b_en:
-                    pairs.append((a, b, True))
-                elif b_en and not a_en:
-                    pairs.append((b, a, True))
-                else:
-                    pairs.append((a, b, False))
-    return pairs
+    is_english = pool.langs[run.relevant] == ENGLISH
+    return [(en, other) for positions in groups.values() for en in positions if is_english[en]
+            for other in positions if not is_english[other]]
 
 
 def _mean_twin_gap(run: QueryRun, pool: PoolInfo, values: np.ndarray, sign: float) -> float | None:
-    """Mean over twin pairs of sign * (values[second] - values[first]); absolute where no twin is English."""
-    pairs = _twin_pairs(run, pool)
+    """Mean over English-vs-X twin pairs of sign * (values[X] - values[English])."""
+    pairs = _english_twin_pairs(run, pool)
     if not pairs:
         return None
     values = values.astype(float)
-    gaps = [sign * (values[second] - values[first]) if signed else abs(values[second] - values[first])
-            for first, second, signed in pairs]
-    return float(np.mean(gaps))
+    return float(np.mean([sign * (values[other] - values[en]) for en, other in pairs]))
 
 
 def twin_rank_gap(run: QueryRun, pool: PoolInfo) -> float | None:
-    """Mean over relevant twin pairs of rank(non-English) - rank(English); > 0 = English ranked higher.
-
-    Pairs without exactly one English twin contribute |rank difference|. None without a twin pair.
-    """
+    """Mean over relevant (English, non-English) twin pairs of rank(non-English) - rank(English);
+    > 0 = English ranked higher. None without such a pair."""
     return _mean_twin_gap(run, pool, run.relevant_ranks, 1.0)
 
 
 def twin_score_gap(run: QueryRun, pool: PoolInfo) -> float | None:
-    """Mean over relevant twin pairs of score(English) - score(non-English); > 0 = English scored higher.
-
-    Pairs without exactly one English twin contribute |score difference|. None without a twin pair.
-    """
+    """Mean over relevant (English, non-English) twin pairs of score(English) - score(non-English);
+    > 0 = English scored higher. None without such a pair."""
     return _mean_twin_gap(run, pool, run.relevant_scores, -1.0)

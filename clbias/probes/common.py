@@ -27,8 +27,7 @@ from typing import Any, Iterable, Sequence
 
 from ..errors import InputError
 from ..io import atomic_dir
-
-CACHE_DIR = Path.home() / ".cache" / "clbias"
+from ..runtime.cache import cache_root
 
 
 @dataclass(frozen=True)
@@ -133,13 +132,14 @@ class PackageSource:
             raise InputError(f"invalid UTF-8 at byte {exc.start}", self.location(relpath)) from None
 
 
-def npm_tarball_path(package: str, version: str, cache_dir: Path = CACHE_DIR) -> Path:
-    """Where the `npm pack` tarball of package@version is kept: ~/.cache/clbias/NAME-VERSION.tgz."""
-    return cache_dir / f"{package}-{version}.tgz"
+def npm_tarball_path(package: str, version: str, cache_dir: Path | None = None) -> Path:
+    """Where the `npm pack` tarball of package@version is kept: CACHE/NAME-VERSION.tgz (see `cache_root`)."""
+    return (cache_dir or cache_root()) / f"{package}-{version}.tgz"
 
 
-def fetch_npm_tarball(package: str, version: str, cache_dir: Path = CACHE_DIR) -> Path:
+def fetch_npm_tarball(package: str, version: str, cache_dir: Path | None = None) -> Path:
     """Return the cached tarball of package@version, running `npm pack` into the cache when it is missing."""
+    cache_dir = cache_dir or cache_root()
     target = npm_tarball_path(package, version, cache_dir)
     if target.is_file():
         return target

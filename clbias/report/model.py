@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, TypeVar
 
 REPORT_SCHEMA = "clbias.audit/1"
-HEADLINE_METRICS = ("max_r", "max_r_norm", "complete@10", "ndcg@10", "recall@10", "mrr@10", "eir", "en_exposure@10")
+HEADLINE_METRICS = ("max_r", "max_r_norm", "complete@10", "ndcg@10", "recall@10", "mrr@10", "eir", "eir_neutral",
+                    "twin_pref", "en_exposure@10")
 DETAIL_METRICS = ("top1_rel_same", "top1_rel_en", "top1_rel_other", "top1_irr_same", "top1_irr_en",
                   "top1_irr_other", "twin_rank_gap", "twin_score_gap")
 
@@ -91,7 +92,8 @@ class Report:
     environment: dict[str, Any]
     scenarios: list[ScenarioResult] = field(default_factory=list)
     gaps: list[LanguageGap] = field(default_factory=list)
-    truncation: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)  # model -> kind -> lang -> n
+    # model -> "passage"/"query" -> lang -> n truncated; model -> "passage_ids"/"query_ids" -> lang -> first ids
+    truncation: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     neighbours: dict[str, Any] | None = None  # label-free view: language mix of nearest neighbours
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)

@@ -1,33 +1,55 @@
 """On-disk embedding cache, so that re-auditing the same corpus with the same model skips the model.
 
-Entries are keyed by (model sha256, the full text the model sees, i.e. prefix + text). Each namespace
-(model hash + prefix + max length + pooling) is a folder of append-only shards: `NNNNNN.keys.npy`
-(16-byte blake2b digests), `NNNNNN.vecs.npy` (float32 rows) and `NNNNNN.ntok.npy` (int64, the tokens each
-text needed before truncation, so that a fully cached text needs no tokenizer; shards written before it
-existed simply have no token counts). Shards are written to a temp path and renamed, keys last, so a crash
-never leaves a half shard; they are read with allow_pickle=False.
+Entries are keyed by (model, the full text the model sees, i.e. prefix + text). Each namespace (graph sha256 +
+tokenizer sha256 + prefix + max length + pooling + normalisation) is a folder of append-only shards, one per
+write: `STEM.keys.npy` (16-byte blake2b digests), `STEM.vecs.npy` (float32 rows), `STEM.ntok.npy` (int64, the
+tokens each text needed before truncation, so that a fully cached text needs no tokenizer) and `STEM.sum.json`
+(the sha256 of the three files). STEM is unique per writer (time, pid, random), every file is written to a temp
+path and renamed, and the checksum file comes last: it is the commit mark, so concurrent writers never pair
+one writer's keys with another's vectors and a crash never leaves a readable half shard. On load each shard is
+verified against its checksums; a damaged one is dropped with a one-line warning naming it (its texts are then
+simply embedded again). Files are read with allow_pickle=False.
 """
 from __future__ import annotations
 
 import hashlib
+import io
+import json
+import logging
 import os
+import secrets
+import time
 from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_path
+from ..io import sha256_file, write_json_atomic, atomic_path
 
 DIGEST = 16
+SHARD_SCHEMA = "clbias.cache-shard/1"
+_PARTS = ("keys", "vecs", "ntok")
+log = logging.getLogger("clbias.cache")
+
+
+def cache_root() -> Path:
+    """The one root of everything clbias caches (embeddings, npm source tarballs): $CLBIAS_CACHE, else
+    $XDG_CACHE_HOME/clbias, else ~/.cache/clbias. Read at call time, so the environment always wins."""
+    if os.environ.get("CLBIAS_CACHE"):
+        return Path(os.environ["CLBIAS_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "clbias"
 
 
 def default_cache_dir() -> Path:
-    if os.environ.get("CLBIAS_CACHE"):
-        return Path(os.environ["CLBIAS_CACHE"]) / "embeddings"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "clbias" / "embeddings"
+    """Where embeddings are cached by default."""
+    return cache_root() / "embeddings"
 
 
 def text_key(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=DIGEST).digest()
+
+
+class DamagedShard(Exception):
+    """A cache shard whose files do not match their checksums or shapes."""
 
 
 class EmbeddingCache:
@@ -35,12 +57,53 @@ class EmbeddingCache:
         self.dir = Path(root) / namespace
         self._index: dict[bytes, tuple[int, int]] | None = None
         self._vectors: list[np.ndarray] = []
-        self._counts: list[np.ndarray | None] = []
+        self._counts: list[np.ndarray] = []
 
     @staticmethod
-    def namespace(model_sha256: str, prefix: str, max_length: int, pooling: str, normalize: bool) -> str:
-        spec = f"{prefix}\x00{max_length}\x00{pooling}\x00{normalize}"
-        return f"{model_sha256[:24]}-{hashlib.blake2b(spec.encode(), digest_size=6).hexdigest()}"
+    def namespace(model_sha256: str, prefix: str, max_length: int, pooling: str, normalize: bool, *,
+                  tokenizer_sha256: str) -> str:
+        """Everything that decides a vector besides the text: the graph, the tokenizer and the manifest's
+        text handling. A retrained tokenizer with the same graph must not reuse the graph's vectors."""
+        spec = f"{tokenizer_sha256}\x00{prefix}\x00{max_length}\x00{pooling}\x00{normalize}"
+        return f"{model_sha256[:24]}-{hashlib.blake2b(spec.encode(), digest_size=8).hexdigest()}"
+
+    def _part(self, stem: str, part: str) -> Path:
+        return self.dir / f"{stem}.{part}.npy"
+
+    def _read_shard(self, sums_file: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        stem = sums_file.name.removesuffix(".sum.json")
+        try:
+            sums = json.loads(sums_file.read_text(encoding="utf-8"))
+            expected = {part: sums["sha256"][part] for part in _PARTS}
+            rows = int(sums["rows"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise DamagedShard(f"unreadable checksum file ({type(exc).__name__})") from None
+        for part in _PARTS:
+            file = self._part(stem, part)
+            if not file.is_file():
+                raise DamagedShard(f"{file.name} is missing")
+            if sha256_file(file) != expected[part]:
+                raise DamagedShard(f"{file.name} does not match its checksum")
+        try:
+            keys = np.load(self._part(stem, "keys"), allow_pickle=False)
+            vecs = np.load(self._part(stem, "vecs"), allow_pickle=False, mmap_mode="r")
+            counts = np.load(self._part(stem, "ntok"), allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise DamagedShard(f"unreadable ({type(exc).__name__})") from None
+        if (keys.shape != (rows, DIGEST) or keys.dtype != np.uint8 or vecs.ndim != 2 or vecs.shape[0] != rows
+                or vecs.dtype != np.float32 or counts.shape != (rows,)):
+            raise DamagedShard("shapes do not match")
+        return keys, vecs, counts
+
+    def _drop(self, sums_file: Path, reason: str) -> None:
+        stem = sums_file.name.removesuffix(".sum.json")
+        log.warning("clbias: warning: embedding cache shard %s is damaged (%s): dropped, its texts are embedded "
+                    "again", self.dir / stem, reason)
+        for file in [sums_file] + [self._part(stem, part) for part in _PARTS]:
+            try:
+                file.unlink()
+            except OSError:
+                pass
 
     def _load(self) -> dict[bytes, tuple[int, int]]:
         if self._index is not None:
@@ -48,25 +111,22 @@ class EmbeddingCache:
         index: dict[bytes, tuple[int, int]] = {}
         self._vectors = []
         self._counts = []
-        if self.dir.is_dir():
-            for keys_file in sorted(self.dir.glob("*.keys.npy")):
-                vecs_file = keys_file.with_name(keys_file.name.replace(".keys.npy", ".vecs.npy"))
-                if not vecs_file.is_file():
-                    continue
-                keys = np.load(keys_file, allow_pickle=False)
-                vecs = np.load(vecs_file, allow_pickle=False, mmap_mode="r")
-                if keys.shape[0] != vecs.shape[0]:
-                    continue
-                counts_file = keys_file.with_name(keys_file.name.replace(".keys.npy", ".ntok.npy"))
-                counts = np.load(counts_file, allow_pickle=False) if counts_file.is_file() else None
-                shard = len(self._vectors)
-                self._vectors.append(vecs)
-                self._counts.append(counts if counts is not None and counts.shape == (len(keys),) else None)
-                # Slices of the raw bytes, not a bytes-dtype view: numpy strips trailing NULs from `S16`
-                # items, and 1 digest in 256 ends in one (those texts never hit the cache).
-                raw = np.ascontiguousarray(keys, dtype=np.uint8).tobytes()
-                digests = (raw[i:i + DIGEST] for i in range(0, len(raw), DIGEST))
-                index.update(zip(digests, ((shard, r) for r in range(len(keys)))))
+        # A shard without its checksum file is being written by another process (or was abandoned): not yet part
+        # of the cache. Shards of older clbias versions live in namespaces this version never reads.
+        for sums_file in sorted(self.dir.glob("*.sum.json")) if self.dir.is_dir() else []:
+            try:
+                keys, vecs, counts = self._read_shard(sums_file)
+            except DamagedShard as exc:
+                self._drop(sums_file, str(exc))
+                continue
+            shard = len(self._vectors)
+            self._vectors.append(vecs)
+            self._counts.append(counts)
+            # Slices of the raw bytes, not a bytes-dtype view: numpy strips trailing NULs from `S16`
+            # items, and 1 digest in 256 ends in one (those texts never hit the cache).
+            raw = np.ascontiguousarray(keys).tobytes()
+            digests = (raw[i:i + DIGEST] for i in range(0, len(raw), DIGEST))
+            index.update(zip(digests, ((shard, r) for r in range(len(keys)))))
         self._index = index
         return index
 
@@ -92,26 +152,29 @@ class EmbeddingCache:
         out = np.full(len(keys), -1, dtype=np.int64)
         for i, key in enumerate(keys):
             loc = index.get(key)
-            if loc is not None and self._counts[loc[0]] is not None:
-                out[i] = self._counts[loc[0]][loc[1]]  # type: ignore[index]
+            if loc is not None:
+                out[i] = self._counts[loc[0]][loc[1]]
         return out
 
     def store(self, keys: list[bytes], vectors: np.ndarray, n_tokens: np.ndarray | None = None) -> None:
         if not keys:
             return
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[0] != len(keys):
+            raise ValueError(f"expected {len(keys)} vector rows, got shape {vectors.shape}")
+        counts = np.full(len(keys), -1, dtype=np.int64) if n_tokens is None else np.asarray(n_tokens, dtype=np.int64)
+        parts = {"keys": np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), DIGEST),
+                 "vecs": vectors, "ntok": counts}
         self.dir.mkdir(parents=True, exist_ok=True)
-        existing = sorted(self.dir.glob("*.keys.npy"))
-        number = int(existing[-1].name.split(".")[0]) + 1 if existing else 0
-        key_array = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), DIGEST)
-        stem = f"{number:06d}"
-        with atomic_path(self.dir / f"{stem}.vecs.npy") as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
-        if n_tokens is not None:
-            with atomic_path(self.dir / f"{stem}.ntok.npy") as tmp:
-                with open(tmp, "wb") as fh:
-                    np.save(fh, np.asarray(n_tokens, dtype=np.int64), allow_pickle=False)
-        with atomic_path(self.dir / f"{stem}.keys.npy") as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, key_array, allow_pickle=False)
+        stem = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}"
+        sums: dict[str, str] = {}
+        for part, array in parts.items():
+            buffer = io.BytesIO()
+            np.save(buffer, array, allow_pickle=False)
+            data = buffer.getvalue()
+            sums[part] = hashlib.sha256(data).hexdigest()
+            with atomic_path(self._part(stem, part)) as tmp:
+                tmp.write_bytes(data)
+        write_json_atomic(self.dir / f"{stem}.sum.json",
+                          {"schema": SHARD_SCHEMA, "rows": len(keys), "dim": int(vectors.shape[1]), "sha256": sums})
         self._index = None

@@ -21,7 +21,7 @@ def embed_texts(encoder: Encoder, texts: Sequence[str], kind: Kind = "passage",
     m = encoder.manifest
     prefix = encoder.prefix(kind)
     cache = EmbeddingCache(cache_dir, EmbeddingCache.namespace(encoder.sha256, prefix, m.max_length, m.pooling,
-                                                               m.normalize))
+                                                               m.normalize, tokenizer_sha256=m.files[m.tokenizer]))
     keys = [text_key(prefix + t) for t in texts]
     hit, cached = cache.lookup(keys)
     n_tokens = cache.token_counts(keys)

@@ -6,13 +6,12 @@ sha256 of every file so that a swapped or truncated file is refused rather than 
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ModelError
-from ..io import sha256_file, write_json_atomic
+from ..io import read_json_object, sha256_file, write_json_atomic
 
 MANIFEST_NAME = "clbias.json"
 MANIFEST_SCHEMA = "clbias.model/1"
@@ -65,6 +64,10 @@ class Manifest:
         for key in ("name", "files", "onnx"):
             if key not in data:
                 raise ModelError(f"{path}: field '{key}' is missing")
+        if not isinstance(data["files"], dict) or not all(isinstance(v, str) for v in data["files"].values()):
+            raise ModelError(f"{path}: field 'files': expected an object of file name -> sha256")
+        if not isinstance(data.get("prefixes", {}), dict):
+            raise ModelError(f"{path}: field 'prefixes': expected an object")
         if data.get("pooling", "mean") not in POOLINGS:
             raise ModelError(f"{path}: field 'pooling': {data.get('pooling')!r} is not one of {POOLINGS}")
         known = {f for f in cls.__dataclass_fields__}
@@ -81,10 +84,7 @@ def load_manifest(directory: str | Path, verify: bool = True) -> Manifest:
         raise ModelError(f"{directory}: model directory not found")
     if not path.is_file():
         raise ModelError(f"{path}: no manifest (export the model with `clbias export` first)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{path}: malformed manifest ({exc})") from None
+    data = read_json_object(path, ModelError, "malformed manifest")
     manifest = Manifest.from_json(data, path)
     for required in (manifest.onnx, manifest.tokenizer):
         if required not in manifest.files:

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import ModelError
 from ..io import read_json_object
-from ..registry_paths import exported_root, hf_root
+from ..model_paths import exported_root, hf_root
 from ..runtime.manifest import MANIFEST_NAME, POOLINGS, Prefixes
 
 NOTE_SCHEMA = "clbias.train/1"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 import numpy as np
 
-from ..errors import InputError, ModelError
+from ..errors import InputError, ModelError, first_line
 from .base import NOTE_SCHEMA, BaseModel
 from .checkpoint import has_checkpoint, load_state, read_log, read_note, save_checkpoint
 from .config import JSD_ONLY_WARNING, TrainConfig
@@ -213,7 +213,7 @@ def load_hf_model(src: Path) -> Any:
         except TypeError:  # architectures without a pooler do not take the argument
             return AutoModel.from_pretrained(str(src))
     except (OSError, ValueError, RuntimeError) as exc:
-        raise ModelError(f"{src}: cannot load the model ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+        raise ModelError(f"{src}: cannot load the model ({first_line(exc)})") from None
 
 
 def encode_triplets(triplets: Sequence[Triplet], base: BaseModel, max_length: int) -> Encoded:
