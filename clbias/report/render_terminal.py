@@ -255,7 +255,7 @@ def render(report: Report, console: Console | None = None, detail: bool = False)
     if detail:
         _render_detail(report, console)
     console.print()
-    console.print(Text(truncation_line(report), style="dim"))
+    console.print(Text(truncation_line(report, None if detail else console.width), style="dim"))
     if report.neighbours:
         console.print(neighbour_table(report))
     notes = report.notes if detail else report.notes[:COMPACT_NOTES]

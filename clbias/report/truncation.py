@@ -45,11 +45,24 @@ def truncation_ids(report: Report) -> dict[str, dict[str, list[str]]]:
     return out
 
 
-def truncation_line(report: Report) -> str:
-    """`truncated texts: m passage: de 2` and, when ids were recorded, a second line naming the first ones."""
+def truncation_line(report: Report, budget: int | None = None) -> str:
+    """`truncated texts: m passage: de 2` and, when ids were recorded, a second line naming the first ones;
+    with `budget`, that line stops near `budget` characters and says how many ids it left out."""
     lines = [f"{m} {kind}: " + ", ".join(f"{l} {n}" for l, n in langs.items())
              for m, kind, langs in truncation_counts(report) if langs]
     text = "truncated texts: " + ("; ".join(lines) if lines else "none")
-    first = [f"{kind} {lang}: {', '.join(ids)}" for kind, langs in truncation_ids(report).items()
-             for lang, ids in langs.items() if ids]
-    return text + ("\n  first truncated ids: " + "; ".join(first) if first else "")
+    ids = [(f"{kind} {lang}", i) for kind, langs in truncation_ids(report).items() for lang, v in langs.items() for i in v]
+    if not ids:
+        return text
+    head, shown, groups = "  first truncated ids: ", 0, []
+    for group, i in ids:
+        piece = f"{group}: {i}" if not groups or groups[-1][0] != group else i
+        if budget is not None and len(head) + sum(len(p) + 2 for _, p in groups) + len(piece) > budget - 24:
+            break
+        groups.append((group, piece))
+        shown += 1
+    joined = ""
+    for n, (group, piece) in enumerate(groups):
+        joined += ("" if n == 0 else ", " if groups[n - 1][0] == group else "; ") + piece
+    rest = len(ids) - shown
+    return text + "\n" + head + joined + (f" … {rest} more (--detail)" if rest else "")
