@@ -28,8 +28,8 @@ def test_twin_preference_decides_english_own_and_neutral_by_its_ci() -> None:
     assert all(f.evidence.metric == "twin_pref" for f in v.findings)
     text = " ".join(v.sentences)
     pref = display("twin_pref")
-    assert f"m prefers English for 1 language: hi (twin pref {pref.value(71.0)} [{pref.ci([62.0, 80.0])}])" in text
-    assert f"prefers the query's own language for 1 language: zh (twin pref {pref.value(31.0)} [24–38])" in text
+    assert f"m prefers English for 1 language (twin pref): hi {pref.value(71.0)} [{pref.ci([62.0, 80.0])}]" in text
+    assert f"prefers the query's own language for 1 language (twin pref): zh {pref.value(31.0)} [24–38]" in text
     assert "No clear preference" in text and "for de." in text
     assert "twin preference rate vs 50" in text
 
@@ -41,7 +41,7 @@ def test_eir_against_its_neutral_value_in_both_directions() -> None:
     v = verdict(r)
     assert (v.leaning("de"), v.leaning("hi"), v.leaning("zh")) == ("english", "own", "neutral")
     assert v.finding("de").evidence.reference == 20.0
-    assert "de (EIR 30.0 [22–38] vs neutral 20.0)" in " ".join(v.sentences)
+    assert "English for 1 language (EIR): de 30.0 [22–38] vs neutral 20.0" in " ".join(v.sentences)
     assert "EIR vs its neutral value" in v.sentences[-1]
 
 
@@ -52,6 +52,8 @@ def test_eir_without_neutral_value_uses_the_bound_and_never_claims_own_language(
     v = verdict(r)
     assert (v.leaning("de"), v.leaning("hi"), v.leaning("zh")) == ("english", "neutral", "neutral")
     assert "no clear preference" in v.sentences[1].lower() and "hi, zh" in v.sentences[1]
+    mixed = verdict(report([multi("de", eir=(60.0, [50.0, 70.0])), multi("hi", twin_pref=(80.0, [70.0, 90.0]))], LANGS))
+    assert "2 languages: de (EIR 60.0 [50–70]), hi (twin pref" in mixed.sentences[0]  # each names its evidence
     assert f"EIR vs the {EIR_BOUND:g}% bound" in v.sentences[-1]
 
 

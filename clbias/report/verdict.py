@@ -184,14 +184,14 @@ def _list(items: list[str]) -> str:
     return ", ".join(items)
 
 
-def _evidence_text(f: LanguageFinding) -> str:
-    """`hi (twin pref 71 [62–80])`, `de (EIR 30.0 [22–38] vs neutral 20.0)`."""
+def _evidence_text(f: LanguageFinding, with_label: bool) -> str:
+    """`hi 71 [62–80]`, or with the label `hi (twin pref 71 [62–80])`; `de (EIR 30.0 [22–38] vs neutral 20.0)`."""
     ev = f.evidence
     assert ev is not None
-    value = f"{display(ev.metric).label} {_num(ev.metric, ev.value, ev.ci)}"
+    value = _num(ev.metric, ev.value, ev.ci)
     if ev.reference_name == "neutral EIR":
         value += f" vs neutral {display('eir_neutral').value(ev.reference)}"
-    return f"{f.lang} ({value})"
+    return f"{f.lang} ({display(ev.metric).label} {value})" if with_label else f"{f.lang} {value}"
 
 
 def _leaning_sentences(report: Report, model_found: list[LanguageFinding], prefix: str) -> list[str]:
@@ -203,8 +203,10 @@ def _leaning_sentences(report: Report, model_found: list[LanguageFinding], prefi
         chosen = groups.get(leaning, [])
         if not chosen:
             continue
-        sentences.append(f"{prefix}{LEANING_WORDS[leaning]} for {len(chosen)} language{'s' * (len(chosen) > 1)}: "
-                         + _list([_evidence_text(f) for f in chosen]) + ".")
+        metrics = {f.evidence.metric for f in chosen if f.evidence}
+        shared = f" ({display(metrics.pop()).label})" if len(metrics) == 1 else ""
+        sentences.append(f"{prefix}{LEANING_WORDS[leaning]} for {len(chosen)} language{'s' * (len(chosen) > 1)}"
+                         f"{shared}: " + _list([_evidence_text(f, not shared) for f in chosen]) + ".")
     neutral = groups.get("neutral", [])
     if neutral:
         sentences.append(f"No clear preference (CI includes the reference) for {_list([f.lang for f in neutral])}.")
