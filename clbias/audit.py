@@ -374,7 +374,8 @@ def _audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings,
                                       query_lang=scenario.query_lang, n_queries=len(scenario.queries),
                                       pool_size=len(scenario.pool), skipped_queries=scenario.skipped_queries,
                                       metrics=first.metrics, ci=first.ci, by_model=by_model,
-                                      comparisons=comparisons, index=index))
+                                      comparisons=comparisons, index=index,
+                                      query_ids=[corpus.queries[i].id for i in scenario.queries]))
     if recalls:
         index_info["recall_vs_exact"] = _round(float(np.mean(recalls)))
     neighbours = None

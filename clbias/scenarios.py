@@ -8,6 +8,9 @@ For each non-English language X in the corpus (method.md section 2):
   multi-n     (beyond the paper) for each query language X, pools that grow one language at a time:
               en+X, en+X+Y1, en+X+Y1+Y2, ... so the report shows how each added language moves English
               inclination
+  matrix      (beyond the paper) every query language X x every single-language pool Y, the monolingual
+              diagonal X -> X included: the language-by-language view (report/matrix.py derives the
+              cross-lingual penalty S(X,Y) - S(X,X) and the direction asymmetry S(X,Y) - S(Y,X) from it)
 A query enters a scenario only if at least one of its relevant documents is in the pool.
 """
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 
 from .corpus import Corpus
 
-SCENARIO_KINDS = ("multi", "mono-same", "mono-cross", "full", "multi-n")
+SCENARIO_KINDS = ("multi", "mono-same", "mono-cross", "full", "multi-n", "matrix")
 DEFAULT_KINDS = ("multi", "mono-same", "mono-cross", "full")
 MULTI_N_MAX_STEPS = 4
 from .langs import ENGLISH
@@ -63,6 +66,11 @@ def _pools(corpus: Corpus, kinds: set[str], langs: set[str] | None) -> list[tupl
             for step in range(1, min(len(added), MULTI_N_MAX_STEPS) + 1):
                 pool_langs = (ENGLISH, x, *added[:step])
                 specs.append(("multi-n", pool_langs, x))
+    if "matrix" in kinds:
+        chosen = ([ENGLISH] if has_en else []) + others
+        for q in chosen:
+            for y in chosen:
+                specs.append(("matrix", (y,), q))
     if "full" in kinds and len(doc_langs) > 1:
         pool = tuple(l for l in doc_langs if langs is None or l in langs or l == ENGLISH)
         for q in sorted(query_langs & set(pool)):

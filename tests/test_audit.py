@@ -57,9 +57,10 @@ def test_cli_audit_writes_json_markdown_runs_and_reruns_identically(corpus_dir, 
         assert {"name", "pool_langs", "query_lang", "n_queries", "pool_size", "metrics", "ci"} <= set(s)
         assert SCHEMA_KEYS <= set(s["metrics"]) and SCHEMA_KEYS <= set(s["ci"])
     a.pop("timings"), b.pop("timings")
+    runs = sorted((tmp_path / "runs").glob("*.run"))
+    assert sorted(a.pop("run_files")) == [str(p) for p in runs] and b.pop("run_files") == []  # only --runs differs
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
     assert "| multi [en+de] q=de |" in (tmp_path / "r.md").read_text()
-    runs = sorted((tmp_path / "runs").glob("*.run"))
     assert len(runs) == len(a["scenarios"])
 
 

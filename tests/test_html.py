@@ -209,3 +209,53 @@ def test_html_renderer_imports_no_heavy_or_plotting_library() -> None:
             "{'torch', 'transformers', 'optimum', 'matplotlib', 'plotly', 'PIL', 'jinja2'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.fixture(scope="module")
+def with_matrix(hostile_corpus: Path, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Report:
+    models = [load_model(tiny_model_dir), load_model(tiny_model_dir, onnx="model.int8.onnx")]
+    return audit_corpus(hostile_corpus, models, bootstrap=50, cache_dir=tmp_path_factory.mktemp("cache3"),
+                        scenarios=["multi", "mono-same", "full", "matrix"])
+
+
+def figures(dom: str) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for kind, body in re.findall(r'<figure data-plot="([\w-]+)"[^>]*>(.*?)</figure>', dom, re.S):
+        found.setdefault(kind, []).append(body)
+    return found
+
+
+def test_page_leads_with_the_verdict_and_draws_the_matrix(with_matrix: Report) -> None:
+    page = to_html(with_matrix)
+    s = parse(page)
+    assert page.index('data-section="verdict"') < page.index('data-table="summary"') < page.index('data-plot=')
+    langs = with_matrix.corpus["doc_langs"]
+    matrix = figures(page)["language-matrix"]
+    assert len(matrix) == 2 * 2  # nDCG and Recall, for each model
+    assert matrix[0].count("<rect") >= len(langs) ** 2
+    assert {"matrix-ndcg@10", "matrix-recall@10", "summary"} <= set(s.values("table", "data-table"))
+
+
+@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
+                    reason="headless Chromium not installed (apt-get install -y chromium); CI installs it and never skips")
+def test_chromium_at_1400px_shows_verdict_matrix_and_every_plot(with_matrix: Report, tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    write_html(with_matrix, page)
+    shot = tmp_path / "report.png"
+    done = browser([f"--screenshot={shot}", "--window-size=1400,1800", page.as_uri()], tmp_path)
+    assert shot.exists(), done.stderr[-2000:]
+    assert png_size(shot) == (1400, 1800) and shot.stat().st_size > 30_000
+    dom = browser(["--window-size=1400,1800", "--dump-dom", page.as_uri()], tmp_path).stdout
+    verdict = re.search(r'<section class="verdict" data-section="verdict">(.*?)</section>', dom, re.S)
+    assert verdict is not None
+    items = re.findall(r"<li>(.*?)</li>", verdict.group(1), re.S)
+    assert items and all(re.search(r"\d", item) for item in items[:2])  # sentences with numbers in them
+    drawn = figures(dom)
+    assert set(drawn) == PLOTS_ONE | {"model-comparison", "language-matrix"}
+    for kind, bodies in drawn.items():
+        for body in bodies:
+            marks = len(re.findall(r"<(?:rect|circle|line)\b", body))
+            assert "<svg" in body and marks >= 10, (kind, marks)
+            assert "no Multi" not in body and "not in this report" not in body, kind
+    heat = drawn["language-matrix"][0]
+    assert len(re.findall(r">\d+\.\d<", heat)) >= len(with_matrix.corpus["doc_langs"]) ** 2  # annotated cells

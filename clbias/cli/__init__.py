@@ -7,9 +7,9 @@ from typing import Sequence
 
 from .. import __version__
 from ..errors import ClbiasError
-from . import audit, embed, export, models, probes, shift, train
+from . import audit, compare, embed, export, models, probes, report, shift, train
 
-COMMANDS = (audit, embed, export, models, probes, train, shift)
+COMMANDS = (audit, embed, export, models, probes, train, shift, report, compare)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -13,7 +13,7 @@ from ..errors import InputError
 from ..gate import GateTarget, broken_gates, check_gates, parse_gates
 from ..io import StagedOutputs, check_output_paths
 from ..model_paths import DEFAULT_MODEL
-from ..report.render_files import to_json_text, to_markdown, write_trec_runs
+from ..report.render_files import to_json_text, to_markdown, trec_run_paths, write_trec_runs
 from ..report.render_terminal import render
 from ..runtime.cache import default_cache_dir
 from ..scenarios import SCENARIO_KINDS
@@ -46,12 +46,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     p.add_argument("--cache-dir", type=Path, help="embedding cache (default ~/.cache/clbias or $CLBIAS_CACHE)")
     p.add_argument("--json", type=Path, help="write the report as JSON (schema clbias.audit/1)")
-    p.add_argument("--per-query", action="store_true", help="include per-query values in the JSON")
+    p.add_argument("--per-query", action="store_true", default=True, help=argparse.SUPPRESS)  # now the default
+    p.add_argument("--no-per-query", dest="per_query", action="store_false",
+                   help="leave per-query values out of the JSON (smaller; `clbias compare` then cannot use it)")
     p.add_argument("--markdown", type=Path, help="write the report as Markdown")
     p.add_argument("--html", type=Path, help="write a self-contained HTML report with plots")
     p.add_argument("--runs", type=Path, help="write TREC run files (one per scenario and model) here")
     p.add_argument("--fail-if", help="exit 1 if a bias bound is broken, e.g. 'eir>20,multi:max_r_norm<60'")
     p.add_argument("--quiet", action="store_true", help="no terminal report")
+    p.add_argument("--detail", action="store_true", help="print every table, not only the verdict and summary")
     add_engine_options(p)
     p.set_defaults(run=run)
 
@@ -104,8 +107,10 @@ def run(args: argparse.Namespace) -> int:
                 corpus.doc_langs + corpus.query_langs, settings.k)
     encoders = load_encoders(args, console, default=DEFAULT_MODEL)
     report = audit(corpus, encoders, settings, progress=None if args.quiet else RichProgress(console), plan=plan)
+    if args.runs:
+        report.run_files = [str(p) for p in trec_run_paths(report, args.runs)]
     if not args.quiet:
-        render(report, console)
+        render(report, console, detail=args.detail)
     broken = broken_gates(gates, report)
     with StagedOutputs() as outputs:  # all outputs or none
         if args.json:

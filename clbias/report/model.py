@@ -3,13 +3,16 @@
 JSON schema `clbias.audit/1` (names fixed, fields may be added):
   schema, model{name, sha256, prefixes, pooling, ...}, models[...], index{kind, params, recall_vs_exact},
   scenarios[{name, kind, pool_langs, query_lang, n_queries, pool_size, metrics{...}, ci{...},
-             by_model{model: {metrics, ci}}, comparisons{...}}], gaps[...], corpus{...}, settings{...},
-  environment{...}, truncation{...}, notes[...], timings{...} (the only part that varies between runs).
+             query_ids[...], by_model{model: {metrics, ci, per_query{metric: [value per query]}}},
+             comparisons{...}}], gaps[...], corpus{...}, settings{...}, environment{...}, truncation{...},
+  notes[...], run_files[...], timings{...} (the only part that varies between runs).
+Per-query values are written by default (`clbias compare` and the per-query plots need them);
+`to_json(per_query=False)` (CLI: `--no-per-query`) leaves them out. `Report.from_json` reads it all back.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, TypeVar
 
 REPORT_SCHEMA = "clbias.audit/1"
 HEADLINE_METRICS = ("max_r", "max_r_norm", "complete@10", "ndcg@10", "recall@10", "mrr@10", "eir", "eir_neutral",
@@ -37,7 +40,7 @@ class ModelInfo:
 class ModelScores:
     metrics: dict[str, float | None]
     ci: dict[str, list[float] | None]
-    per_query: dict[str, list[float | None]] = field(default_factory=dict)  # kept out of JSON by default
+    per_query: dict[str, list[float | None]] = field(default_factory=dict)  # aligned with ScenarioResult.query_ids
     run: list[tuple[str, list[str], list[float]]] = field(default_factory=list)  # (qid, doc ids, scores); for TREC
 
 
@@ -64,6 +67,7 @@ class ScenarioResult:
     by_model: dict[str, ModelScores] = field(default_factory=dict)
     comparisons: list[Comparison] = field(default_factory=list)
     index: dict[str, Any] = field(default_factory=dict)
+    query_ids: list[str] = field(default_factory=list)  # the judged queries, in the order of per-query values
 
 
 @dataclass
@@ -93,13 +97,14 @@ class Report:
     neighbours: dict[str, Any] | None = None  # label-free view: language mix of nearest neighbours
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    run_files: list[str] = field(default_factory=list)  # TREC run files written with this report
     schema: str = REPORT_SCHEMA
 
     @property
     def model(self) -> ModelInfo:
         return self.models[0]
 
-    def to_json(self, per_query: bool = False) -> dict[str, Any]:
+    def to_json(self, per_query: bool = True) -> dict[str, Any]:
         # Rankings (`run`) are for TREC files; copying them through asdict would dominate a warm re-audit.
         slim = replace(self, scenarios=[
             replace(s, by_model={m: replace(sc, run=[], per_query=sc.per_query if per_query else {})
@@ -115,8 +120,39 @@ class Report:
         data.update(body)
         return data
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Report":
+        """The Report that `to_json` wrote (rankings excepted: they are never in JSON). Fields this version
+        does not know are ignored, so a newer file still reads; raises ValueError on a wrong schema or shape."""
+        if not isinstance(data, dict) or data.get("schema") != REPORT_SCHEMA:
+            found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+            raise ValueError(f"not a clbias audit report (schema {found!r}, expected {REPORT_SCHEMA!r})")
+        try:
+            models = [_build(ModelInfo, m) for m in data.get("models") or [data["model"]]]
+            scenarios = [_scenario(s) for s in data.get("scenarios", [])]
+            gaps = [_build(LanguageGap, g) for g in data.get("gaps", [])]
+            rest = {f.name: data[f.name] for f in fields(cls)
+                    if f.name in data and f.name not in ("models", "scenarios", "gaps")}
+            return cls(models=models, scenarios=scenarios, gaps=gaps, **rest)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"malformed clbias audit report: {exc}") from None
+
     def metrics_only(self) -> dict[str, Any]:
         """Everything but timings: what must be byte-identical between two runs of the same audit."""
         data = self.to_json()
         data.pop("timings", None)
         return data
+
+
+T = TypeVar("T")
+
+
+def _build(cls: type[T], data: dict[str, Any]) -> T:
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _scenario(data: dict[str, Any]) -> ScenarioResult:
+    by_model = {name: _build(ModelScores, {**scores, "run": []}) for name, scores in data.get("by_model", {}).items()}
+    comparisons = [_build(Comparison, c) for c in data.get("comparisons", [])]
+    return _build(ScenarioResult, {**data, "by_model": by_model, "comparisons": comparisons})

@@ -6,27 +6,40 @@ import re
 from pathlib import Path
 
 from ..io import write_text_atomic
-from .model import HEADLINE_METRICS, Report
+from .display import at_k, change_class, display, parallel_text, significant
+from .matrix import MATRIX_METRICS, language_matrix, matrix_sentence
+from .model import Report
+from .summary import summary_cell, summary_columns, summary_langs
+from .truncation import truncation_counts, truncation_ids
+from .verdict import LEANING_SHORT, verdict
+
+SCENARIO_KEYS = ("max_r", "max_r_norm", "complete@{k}", "ndcg@{k}", "recall@{k}", "mrr@{k}", "eir", "en_exposure@{k}")
 
 
-def to_json_text(report: Report, per_query: bool = False) -> str:
+def to_json_text(report: Report, per_query: bool = True) -> str:
     return json.dumps(report.to_json(per_query), indent=2, ensure_ascii=False) + "\n"
 
 
-def write_json(report: Report, path: str | Path, per_query: bool = False) -> None:
+def write_json(report: Report, path: str | Path, per_query: bool = True) -> None:
     write_text_atomic(path, to_json_text(report, per_query))
 
 
-def _cell(value: float | None, ci: list[float] | None) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.1f} [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else f"{value:.1f}"
+def _cell(key: str, value: float | None, ci: list[float] | None) -> str:
+    d = display(key)
+    return f"{d.value(value)} [{d.ci(ci)}]" if value is not None and ci else d.value(value)
 
 
-def to_markdown(report: Report) -> str:
-    k = report.settings["k"]
-    keys = [key.replace("@10", f"@{k}") for key in HEADLINE_METRICS]
-    lines = [f"# clbias audit: {report.corpus['name']}", ""]
+def _md(text: object) -> str:
+    """Text for a Markdown table cell or line: no pipes or newlines from user strings."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def _header_lines(report: Report) -> list[str]:
+    lines = []
     for m in report.models:
         lines.append(f"- model `{m.name}` sha256 `{m.sha256}` ({m.onnx}, {m.pooling} pooling, "
                      f"prefixes {m.prefixes['query']!r}/{m.prefixes['passage']!r}, max length {m.max_length})")
@@ -36,21 +49,134 @@ def to_markdown(report: Report) -> str:
     lines.append(f"- clbias {env['clbias']}, onnxruntime {env['onnxruntime']}, tokenizers {env['tokenizers']}, "
                  f"numpy {env['numpy']}, threads {env['threads']}; bootstrap {report.settings['bootstrap']} "
                  f"(seed {report.settings['seed']}), 95% CI in brackets")
-    if report.corpus.get("query_derivation"):
-        lines.append(f"- queries: {report.corpus['query_derivation']}")
-    lines += ["", "| scenario | model | n | " + " | ".join(keys) + " |", "|---|---|---|" + "---|" * len(keys)]
+    c = report.corpus
+    parallel = parallel_text(c.get("parallel"))
+    lines.append(f"- corpus: {c.get('n_docs')} documents in {', '.join(c.get('doc_langs', []))}; "
+                 f"{c.get('n_queries')} queries" + (f"; parallel: {parallel}" if parallel else ""))
+    if c.get("query_derivation"):
+        lines.append(f"- queries: {_md(c['query_derivation'])}")
+    return lines
+
+
+def _summary_lines(report: Report) -> list[str]:
+    columns = summary_columns(report)
+    langs = summary_langs(report)
+    if not columns or not langs:
+        return []
+    found = verdict(report)
+    many = len(report.models) > 1
+    head = ["lang"] + (["model"] if many else []) + ["verdict"] + [
+        f"{c.scenario} {display(c.metric).title}" for c in columns]
+    rows = []
+    for lang in langs:
+        for m in report.models:
+            cells = [_cell(c.metric, *cell) if (cell := summary_cell(report, c, lang, m.name)) else ""
+                     for c in columns]
+            rows.append([lang] + ([_md(m.name)] if many else []) + [LEANING_SHORT[found.leaning(lang, m.name)] or "–"]
+                        + cells)
+    return ["", "## Summary by language", "", "X = the row's language; value [95% CI].", ""] + _table(head, rows)
+
+
+def _matrix_lines(report: Report) -> list[str]:
+    lines: list[str] = []
+    for m, metric in ((m, metric) for m in report.models for metric in MATRIX_METRICS):
+        matrix = language_matrix(report, m.name, metric)
+        if matrix is None:
+            continue
+        label = display(matrix.metric).label
+        lines += ["", f"## Language matrix ({label}, {_md(m.name)})", "",
+                  "Rows: query language X; columns: pool language Y (the diagonal is monolingual); last column: "
+                  "mean cross-lingual penalty S(X,Y) − S(X,X) over the other pools.", ""]
+        rows = [[q] + [(f"**{v}**" if p == q else v) for p in matrix.langs
+                       for v in [display(matrix.metric).value(matrix.score(q, p))]]
+                + [_signed(matrix.mean_penalty(query=q))] for q in matrix.langs]
+        rows.append(["penalty"] + [_signed(matrix.mean_penalty(pool=p)) for p in matrix.langs] + [""])
+        lines += _table(["q \\ pool"] + matrix.langs + ["penalty"], rows)
+        lines += ["", matrix_sentence(matrix)]
+    return lines
+
+
+def _signed(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.1f}"
+
+
+def _scenario_lines(report: Report) -> list[str]:
+    k = report.settings["k"]
+    keys = [at_k(key, k) for key in SCENARIO_KEYS] + [
+        key for key in ("twin_pref", "eir_neutral")
+        if any(s.metrics.get(key) is not None for r in report.scenarios for s in r.by_model.values())]
+    rows = [[_md(r.name), _md(name), str(r.n_queries)] + [_cell(key, s.metrics.get(key), s.ci.get(key)) for key in keys]
+            for r in report.scenarios for name, s in r.by_model.items()]
+    return ["", "## Scenarios", ""] + _table(["scenario", "model", "n"] + [display(key).title for key in keys], rows)
+
+
+def _comparison_lines(report: Report) -> list[str]:
+    k = report.settings["k"]
+    keys = [at_k(key, k) for key in ("max_r_norm", "complete@{k}", "ndcg@{k}", "eir", "en_exposure@{k}")]
+    rows = []
     for r in report.scenarios:
-        for name, s in r.by_model.items():
-            lines.append(f"| {r.name} | {name} | {r.n_queries} | " +
-                         " | ".join(_cell(s.metrics.get(key), s.ci.get(key)) for key in keys) + " |")
-    if report.gaps:
-        lines += ["", "Language gap (en queries − X queries, points):", "",
-                  "| scenario | X | model | Max@R_norm | Complete@%d | nDCG@%d |" % (k, k), "|---|---|---|---|---|---|"]
-        for g in report.gaps:
-            lines.append(f"| {g.kind} [{'+'.join(g.pool_langs)}] | {g.lang} | {g.model} | " + " | ".join(
-                _cell(g.metrics.get(key), g.ci.get(key)) for key in ("max_r_norm", f"complete@{k}", f"ndcg@{k}")) + " |")
+        for comp in r.comparisons:
+            cells = []
+            for key in keys:
+                change = comp.metrics.get(key) or {}
+                if change.get("diff") is None:
+                    cells.append("–")
+                    continue
+                d = display(key)
+                mark = {"better": " (better)", "worse": " (worse)"}.get(change_class(key, change), "")
+                star = "*" if significant(change) else ""
+                cells.append(f"{d.value(change['diff'], sign=True)}{star} [{d.ci(change.get('ci'), sign=True)}]{mark}")
+            rows.append([_md(r.name), _md(f"{comp.other} − {comp.base}")] + cells)
+    if not rows:
+        return []
+    return (["", "## Paired model comparison", "", "Difference of means with its paired 95% CI; * = the CI excludes 0 "
+             "(better/worse by each metric's direction).", ""]
+            + _table(["scenario", "models"] + [display(key).title for key in keys], rows))
+
+
+def _gap_lines(report: Report) -> list[str]:
+    if not report.gaps:
+        return []
+    k = report.settings["k"]
+    keys = [at_k(key, k) for key in ("max_r_norm", "complete@{k}", "ndcg@{k}")]
+    rows = [[_md(f"{g.kind} [{'+'.join(g.pool_langs)}]"), g.lang, _md(g.model)]
+            + [_cell(key, g.metrics.get(key), g.ci.get(key)) for key in keys] for g in report.gaps]
+    return (["", "## Language gap", "", "metric(English queries) − metric(X queries) on the same pool, points.", ""]
+            + _table(["scenario", "X", "model"] + [display(key).label for key in keys], rows))
+
+
+def _truncation_lines(report: Report) -> list[str]:
+    lines = ["", "## Truncation", ""]
+    counts = [(m, kind, langs) for m, kind, langs in truncation_counts(report) if langs]
+    if not counts:
+        lines.append("No text was truncated at the model's max length.")
+    for m, kind, langs in counts:
+        lines.append(f"- {_md(m)} {kind}: " + ", ".join(f"{l} {n}" for l, n in langs.items()))
+    for kind, langs in truncation_ids(report).items():
+        for lang, ids in langs.items():
+            lines.append(f"- truncated {kind} ids, {lang}: " + ", ".join(f"`{_md(i)}`" for i in ids))
+    return lines
+
+
+def _glossary_lines(report: Report) -> list[str]:
+    keys = sorted({key for r in report.scenarios for s in r.by_model.values() for key, v in s.metrics.items()
+                   if v is not None})
+    if not keys:
+        return []
+    rows = [[f"`{key}`", display(key).title, display(key).unit, _md(display(key).description)] for key in keys]
+    return ["", "## Metrics", ""] + _table(["key", "label", "unit", "meaning"], rows)
+
+
+def to_markdown(report: Report) -> str:
+    lines = [f"# clbias audit: {_md(report.corpus['name'])}", ""] + _header_lines(report)
+    lines += ["", "## Verdict", ""] + [f"- {_md(s)}" for s in verdict(report).sentences]
+    lines += _summary_lines(report) + _matrix_lines(report) + _scenario_lines(report) + _comparison_lines(report)
+    lines += _gap_lines(report) + _truncation_lines(report)
+    if report.run_files:
+        lines += ["", "TREC run files written with this report: " + ", ".join(f"`{_md(p)}`" for p in report.run_files)]
     for note in report.notes:
-        lines.append(f"\n> note: {note}")
+        lines.append(f"\n> note: {_md(note)}")
+    lines += _glossary_lines(report)
     return "\n".join(lines) + "\n"
 
 
@@ -58,15 +184,24 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "_", name).strip("_")
 
 
-def write_trec_runs(report: Report, directory: str | Path) -> list[Path]:
-    """One TREC run file per scenario and model: `qid Q0 docid rank score tag`."""
+def trec_run_paths(report: Report, directory: str | Path) -> list[Path]:
+    """The run files `write_trec_runs` writes, one per scenario and model, in that order."""
     directory = Path(directory)
+    return [directory / f"{_safe(r.name)}.{_safe(model)}.run" for r in report.scenarios for model in r.by_model]
+
+
+def write_trec_runs(report: Report, directory: str | Path) -> list[Path]:
+    """One TREC run file per scenario and model: `qid Q0 docid rank score tag`.
+
+    Scores are written repr-exact (the shortest text that reads back as the same float), so two distinct
+    scores never print alike and trec_eval's tie-break by docid cannot reorder a ranking."""
     written: list[Path] = []
+    paths = iter(trec_run_paths(report, directory))
     for r in report.scenarios:
         for model, scores in r.by_model.items():
+            path = next(paths)
             tag = _safe(model)
-            path = directory / f"{_safe(r.name)}.{tag}.run"
-            rows = [f"{qid} Q0 {doc} {rank} {score:.6f} {tag}"
+            rows = [f"{qid} Q0 {doc} {rank} {float(score)!r} {tag}"
                     for qid, docs, scs in scores.run for rank, (doc, score) in enumerate(zip(docs, scs), start=1)]
             write_text_atomic(path, "\n".join(rows) + "\n")
             written.append(path)
