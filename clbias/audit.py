@@ -325,12 +325,12 @@ def audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings |
         from .engine.ray_engine import RaySession
 
         with RaySession(settings.ray) as session:
-            return _audit(corpus, encoders, settings, progress, session)
-    return _audit(corpus, encoders, settings, progress, None)
+            return _audit(corpus, encoders, settings, progress, session, plan)
+    return _audit(corpus, encoders, settings, progress, None, plan)
 
 
 def _audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings, progress: Progress | None,
-           session: Any) -> Report:
+           session: Any, plan: AuditPlan | None) -> Report:
     model_names = model_labels(encoders)
     metric_names = settings.metric_names()
     timings: dict[str, float] = {}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from .display import at_k
 from .model import Report, ScenarioResult
 
-ENGLISH = "en"
+from ..langs import ENGLISH
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from .display import at_k, change_class, display
 from .matrix import language_matrix, matrix_sentence
 from .model import Report, ScenarioResult
 
-ENGLISH = "en"
+from ..langs import ENGLISH
 NEUTRAL_TWIN_PREF = 50.0
 EIR_BOUND = 20.0
 TOGETHER_MIN = 50.0

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 from ..display import display
 from ..model import Report
 
-ENGLISH = "en"
+from ...langs import ENGLISH
 
 # Muted palette; English is always amber, the query's own language slate blue, third languages grey.
 EN_COLOUR = "#c8741a"
