@@ -153,7 +153,14 @@ class BatchLoss:
         if self.config.hard_weight <= 0 or self.hard_negatives is None:
             return np.zeros(0, dtype=np.int64)
         mined = self.hard_negatives[rows].reshape(-1)
-        return np.array(list(dict.fromkeys(int(r) for r in mined if r >= 0)), dtype=np.int64)
+        seen = {int(g) for g in self.encoded.p_en_group[rows]}  # passages already in the batch add nothing
+        fresh = []
+        for r in (int(r) for r in mined if r >= 0):
+            group = int(self.encoded.p_en_group[r])
+            if group not in seen:
+                seen.add(group)
+                fresh.append(r)
+        return np.array(fresh, dtype=np.int64)
 
 
 def planned_rows(n: int, config: TrainConfig, total_steps: int) -> np.ndarray:
