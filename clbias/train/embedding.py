@@ -52,6 +52,7 @@ class Embedder:
     bucket: bool = True
     tokens: int = 0  # real (non-padding) tokens forwarded so far
     padded: int = 0  # tokens forwarded including padding
+    squared: int = 0  # sum of squared real lengths (attention FLOPs grow with it)
     _token_types: bool | None = field(default=None, repr=False)
 
     def embed(self, groups: dict[str, list[list[int]]]) -> dict[str, "torch.Tensor"]:
@@ -92,6 +93,7 @@ class Embedder:
             ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
             mask[i, : len(row)] = 1
         self.tokens += sum(len(r) for r in rows)
+        self.squared += sum(len(r) ** 2 for r in rows)
         self.padded += ids.numel()
         ids, mask = ids.to(self.device), mask.to(self.device)
         extra = {"token_type_ids": torch.zeros_like(ids)} if self._takes_token_types() else {}

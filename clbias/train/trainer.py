@@ -323,7 +323,7 @@ def batch_indices(n: int, batch_size: int, seed: int, micro: int) -> np.ndarray:
     return order[k * batch_size:(k + 1) * batch_size]
 
 
-def _optimizer(model: Any, config: TrainConfig) -> "torch.optim.Optimizer":
+def _optimizer(model: Any, config: TrainConfig, fused: bool = True) -> "torch.optim.Optimizer":
     import torch
 
     decay, plain = [], []
@@ -332,7 +332,8 @@ def _optimizer(model: Any, config: TrainConfig) -> "torch.optim.Optimizer":
             continue
         (plain if name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name else decay).append(param)
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": plain, "weight_decay": 0.0}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr)
+    # fused: one kernel over all parameters instead of a dozen per tensor (same update up to rounding)
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr, fused=fused)
 
 
 def _schedule(total: int, warmup: float) -> Any:
