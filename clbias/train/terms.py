@@ -7,7 +7,8 @@ Paper (method.md section 4):
 Ours (weights in TrainConfig; 0 = off):
 - `mono`     retention: InfoNCE q_en -> p_en, and q_tgt -> p_tgt over same-language passages of the batch
              (rows with a target query), averaged;
-- `distill`  retention: KL(base || tuned) of the same two monolingual in-batch score distributions;
+- `distill`  retention: KL(base || tuned) of the same two monolingual in-batch score distributions (the
+             base side without dropout, computed once per text; the tuned side as every other term);
 - `query`    query side: InfoNCE q_tgt -> p_en (rows with a target query; negatives: the batch's p_en);
 - `hard`     InfoNCE anchor p_tgt, positive its p_en, negatives the batch's other p_en plus the English
              passages the base model mined as closest to it while irrelevant.

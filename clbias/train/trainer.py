@@ -73,6 +73,9 @@ def train(data: str | Path, out: str | Path, base: BaseModel, config: TrainConfi
     data, out = Path(data), Path(out)
     triplets = read_triplets(data)
     check_tokenizable(triplets, base.tokenizer_file, data)
+    if config.query_weight > 0 and not any(t.q_tgt is not None for t in triplets):
+        raise InputError("--query-weight needs target queries (field q_tgt), and no triplet has one", data)
+    _check_layers(base, config)
     data_sha = sha256_text_file(data)
     total = plan_steps(len(triplets), config)
     note = _check_out(out, resume, config, base, data_sha)
@@ -87,8 +90,6 @@ def train(data: str | Path, out: str | Path, base: BaseModel, config: TrainConfi
     model = load_hf_model(out if resume else base.hf_dir, config.dropout).to(device)
     set_trainable(model, config)
     encoded = encode_triplets(triplets, base, config.max_length)
-    if config.query_weight > 0 and not any(q is not None for q in encoded.q_tgt):
-        raise InputError("--query-weight needs target queries (field q_tgt), and no triplet has one", data)
     optimizer = _optimizer(model, config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(total, config.warmup))
     start, log, state = 0, [], None
@@ -147,6 +148,17 @@ def train(data: str | Path, out: str | Path, base: BaseModel, config: TrainConfi
     result.tokens_per_second = embedder.tokens / elapsed if elapsed else None
     result.padding_share = 1 - embedder.tokens / embedder.padded if embedder.padded else None
     return result
+
+
+def _check_layers(base: BaseModel, config: TrainConfig) -> None:
+    """--train-layers against the base's config.json, before any model is loaded."""
+    if config.train_layers is None:
+        return
+    import json
+
+    layers = json.loads((base.hf_dir / "config.json").read_text(encoding="utf-8")).get("num_hidden_layers")
+    if isinstance(layers, int) and config.train_layers > layers:
+        raise InputError(f"the model has {layers} encoder layers, got {config.train_layers}", field="train_layers")
 
 
 def set_trainable(model: Any, config: TrainConfig) -> None:
