@@ -128,7 +128,8 @@ def main() -> None:
     base = resolve_base(args.base, "query: ", "passage: ")
     encoded = encode_triplets(triplets, base, args.max_length)
     config = TrainConfig(batch_size=args.batch_size, max_length=args.max_length, lr=5e-5, seed=0)
-    cpu_flags = " ".join(sorted(f for f in open("/proc/cpuinfo").read().split() if f in (*TRAIN_FLAGS, "avx2", "fma", "avx512f")))
+    cpu_flags = " ".join(sorted({f for f in Path("/proc/cpuinfo").read_text().split()
+                                 if f in (*TRAIN_FLAGS, "avx2", "fma", "avx512f")}))
     specs: list[tuple[str, Any, bool, bool]] = [  # name, config, autocast, same maths
         ("current", replace(config, bucket=False), False, True), ("bucketed", config, False, True)]
     specs.append(("bucketed, 1 thread", replace(config, threads=1), False, True))

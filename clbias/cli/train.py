@@ -135,6 +135,11 @@ def run(args: argparse.Namespace) -> int:
     base = resolve_base(args.base, args.query_prefix, args.passage_prefix)
     if config.loss == "jsd":
         console.print(f"[yellow]warning:[/yellow] {JSD_ONLY_WARNING}")
+    busy = _oversubscribed()
+    if busy and config.threads is None:
+        console.print(f"[yellow]note:[/yellow] load average {busy[0]:.1f} on {busy[1]} cores: other processes compete "
+                      f"for the CPU, and --threads 1 can then be several times faster than the default "
+                      f"(benchmarks/results/train-speed.md)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = train(args.data, args.out, base, config, resume=args.resume, progress=TrainProgress(console))
@@ -149,6 +154,18 @@ def run(args: argparse.Namespace) -> int:
                   f"{result.device} ({speed}); mean {losses}; {result.truncated} texts cut to the max length")
     console.print(f"next: clbias export {args.out} --name {args.out.name} --int8")
     return 0
+
+
+def _oversubscribed() -> tuple[float, int] | None:
+    """(1-minute load average, usable cores) when the load exceeds the cores, else None."""
+    import os
+
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return (load, cores) if load > cores + 0.5 else None
 
 
 def run_data(args: argparse.Namespace) -> int:
