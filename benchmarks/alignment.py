@@ -181,7 +181,8 @@ def main() -> None:
                                                                         UDHR_EVAL_LANGS)])
     for name, corpus, langs in audits:
         out_json = work / f"audit-{name}.json"
-        run([clbias, "audit", str(corpus), *model_args, *([] if args.no_shift else ["--shift"]), "--langs", ",".join(langs), "--scenario", "multi",
+        shift = [] if args.no_shift else ["--shift"]
+        run([clbias, "audit", str(corpus), *model_args, *shift, "--langs", ",".join(langs), "--scenario", "multi",
              "--scenario", "mono-same", "--scenario", "mono-cross", "--bootstrap", "1000", "--seed", "0", "--quiet",
              "--json", str(out_json)], log, env)
         reports[name] = json.loads(out_json.read_text())

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clbias.errors import InputError, ModelError
+from clbias.errors import InputError
 from clbias.train import TrainConfig, read_triplets, resolve_base
 
 torch = pytest.importorskip("torch")
