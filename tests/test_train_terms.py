@@ -344,3 +344,23 @@ def test_resume_with_mined_negatives_matches_an_uninterrupted_run(base, data_fil
     a, b = load_file(str(tmp_path / "whole" / "model.safetensors")), load_file(str(tmp_path / "split" / "model.safetensors"))
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_cli_suggests_one_thread_on_an_oversubscribed_cpu_only_once_training_starts(
+        tiny_hf_dir: Path, data_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]):
+    import os
+
+    from clbias.cli import main
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (40.0, 40.0, 40.0))
+    args = ["train", "--base", str(tiny_hf_dir), "--query-prefix", "query: ", "--passage-prefix", "passage: ",
+            "--data", str(data_file), "--out", str(tmp_path / "run"), "--steps", "1", "--batch-size", "4"]
+    assert main(args) == 0
+    assert "--threads 1" in " ".join(capsys.readouterr().err.split())
+    assert main(args) == 2  # refused (checkpoint exists): the one error line only
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("clbias: error:")
+    assert main(args[:-4] + ["--out", str(tmp_path / "one"), "--steps", "1", "--batch-size", "4",
+                             "--threads", "1"]) == 0
+    assert "--threads 1 can" not in " ".join(capsys.readouterr().err.split())

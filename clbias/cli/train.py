@@ -98,8 +98,12 @@ class TrainProgress:
         self.console = console
         self._progress: Progress | None = None
         self._task = None
+        self.note: str | None = None
+
 
     def start(self, total: int, done: int) -> None:
+        if self.note:
+            self.console.print(self.note)
         self._progress = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(),
                                   TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                                   console=self.console)
@@ -135,14 +139,15 @@ def run(args: argparse.Namespace) -> int:
     base = resolve_base(args.base, args.query_prefix, args.passage_prefix)
     if config.loss == "jsd":
         console.print(f"[yellow]warning:[/yellow] {JSD_ONLY_WARNING}")
+    progress = TrainProgress(console)
     busy = _oversubscribed()
-    if busy and config.threads is None:
-        console.print(f"[yellow]note:[/yellow] load average {busy[0]:.1f} on {busy[1]} cores: other processes compete "
-                      f"for the CPU, and --threads 1 can then be several times faster than the default "
-                      f"(benchmarks/results/train-speed.md)")
+    if busy and config.threads is None:  # shown once training starts, i.e. after every input check passed
+        progress.note = (f"[yellow]note:[/yellow] load average {busy[0]:.1f} on {busy[1]} cores: other processes "
+                         f"compete for the CPU, and --threads 1 can then be several times faster than the default "
+                         f"(benchmarks/results/train-speed.md)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = train(args.data, args.out, base, config, resume=args.resume, progress=TrainProgress(console))
+        result = train(args.data, args.out, base, config, resume=args.resume, progress=progress)
     if result.step == result.resumed_from:
         console.print(f"{args.out}: already complete at step {result.step}/{result.total_steps}")
         return 0
