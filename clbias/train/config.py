@@ -1,6 +1,7 @@
 """Training settings: one dataclass, validated up front, recorded in every checkpoint."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -11,8 +12,12 @@ JSD_INPUTS = ("raw", "normalized")
 DEVICES = ("auto", "cpu", "cuda")
 JSD_ONLY_WARNING = ("--loss jsd trains the distribution alignment alone; the paper's ablation shows it collapses "
                     "retrieval (Max@R_norm 68 -> 15). Use it only to reproduce that ablation.")
-# Fields that may differ between the original run and a resumed one: they do not change the maths.
-RESUMABLE_CHANGES = ("save_every", "device")
+# Fields that may differ between the original run and a resumed one: they do not change the maths
+# (bucketing, threads and compilation change only how the same sums are computed).
+RESUMABLE_CHANGES = ("save_every", "device", "bucket", "threads", "compile")
+# Our terms beyond the paper (method.md section 7: the paper's recipe costs Mono-Same nDCG): each is added to
+# the paper's loss with its weight; all weights 0 is exactly the paper's recipe.
+EXTRA_TERMS = ("mono", "distill", "query", "hard")
 
 
 @dataclass
@@ -35,6 +40,19 @@ class TrainConfig:
       freezing it cuts AdamW state by ~0.8 GB and keeps rare-language tokens where pre-training put them.
     - `grad_accum=1`: with k > 1 the optimiser steps once per k batches; in-batch negatives stay those of
       each batch of `batch_size` (cheap, but not the same as one batch of k * batch_size).
+
+    Ours, all off by default (weights 0; see `losses.py` for the exact terms):
+    - `jsd_weight`: the paper's JSD weight is 1 ("untuned"); raw sqrt-JSD is ~0.04 against InfoNCE ~2.
+    - `mono_weight`: retention, monolingual InfoNCE q_en -> p_en and q_tgt -> p_tgt (same-language negatives).
+    - `distill_weight`: retention, KL(base || tuned) of the in-batch monolingual score distributions, the
+      base being the frozen starting model (CLEAR-style).
+    - `query_weight`: query side, InfoNCE q_tgt -> p_en where the triplet has a target query.
+    - `hard_weight`, `hard_negatives`: doc-doc InfoNCE p_tgt -> its English twin, against the batch's English
+      passages plus `hard_negatives` irrelevant English passages per anchor that the base model ranks closest.
+    - `train_layers`: train only the top N encoder layers (embeddings and lower layers frozen).
+    - `dropout`: override the model's dropout (None keeps it: 0.1 for e5).
+    Execution only (same maths): `bucket` (embed each step's distinct texts once, in length-sorted chunks
+    padded to their own longest text), `threads` (torch intra-op threads), `compile` (torch.compile).
     """
 
     loss: str = "jsd+nce"
@@ -54,6 +72,17 @@ class TrainConfig:
     freeze_embeddings: bool = True
     save_every: int = 50
     device: str = "auto"
+    jsd_weight: float = 1.0
+    mono_weight: float = 0.0
+    distill_weight: float = 0.0
+    query_weight: float = 0.0
+    hard_weight: float = 0.0
+    hard_negatives: int = 1
+    train_layers: int | None = None
+    dropout: float | None = None
+    bucket: bool = True
+    threads: int | None = None
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -77,6 +106,20 @@ class TrainConfig:
             raise InputError(f"must be a fraction in [0, 1), got {self.warmup}", field="warmup")
         if self.weight_decay < 0 or self.max_grad_norm < 0:
             raise InputError("weight_decay and max_grad_norm must be >= 0")
+        for name in ("jsd_weight", *(f"{term}_weight" for term in EXTRA_TERMS)):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                raise InputError(f"must be a finite number >= 0, got {value}", field=name)
+        if self.uses_jsd and self.jsd_weight == 0:
+            raise InputError(f"--loss {self.loss} with weight 0 leaves the JSD term out: use --loss nce instead",
+                             field="jsd_weight")
+        optional_low = {"hard_negatives": (self.hard_negatives, 1), "train_layers": (self.train_layers, 1),
+                        "threads": (self.threads, 1)}
+        for name, (value, low) in optional_low.items():
+            if value is not None and value < low:
+                raise InputError(f"must be >= {low}, got {value}", field=name)
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise InputError(f"must be a fraction in [0, 1), got {self.dropout}", field="dropout")
 
     @property
     def uses_jsd(self) -> bool:
@@ -89,6 +132,26 @@ class TrainConfig:
     @property
     def uses_doc_nce(self) -> bool:
         return self.loss == "nce-psg"
+
+    @property
+    def needs_base_model(self) -> bool:
+        """The frozen starting model is needed beside the trained one (distillation, mining)."""
+        return self.distill_weight > 0 or self.hard_weight > 0
+
+    def weights(self) -> dict[str, float]:
+        """The weight of every loss component this configuration computes (component name -> weight)."""
+        out: dict[str, float] = {}
+        if self.uses_jsd:
+            out["jsd"] = self.jsd_weight
+        if self.uses_query_nce:
+            out["nce"] = 1.0
+        if self.uses_doc_nce:
+            out["nce_doc"] = 1.0
+        for term in EXTRA_TERMS:
+            weight = getattr(self, f"{term}_weight")
+            if weight > 0:
+                out[term] = weight
+        return out
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,7 +1,8 @@
 """Training data: triplet files and the builder that makes them from a probe set's `train.jsonl`.
 
 Triplets (one JSON object a line): {"q_en": English query, "p_en": English passage, "p_tgt": the passage
-in the target language, "lang": target language, "parallel_id": optional unit id}.
+in the target language, "lang": target language, "q_tgt": optional query in the target language,
+"parallel_id": optional unit id}.
 
 A probe builder writes, next to an evaluation corpus, `<split>.jsonl` of parallel units that never appear
 in that corpus: {"parallel_id", "texts": {lang: passage}, "queries": {lang: query}}.
@@ -35,6 +36,7 @@ class Triplet:
     lang: str
     parallel_id: str | None = None
     line: int = 0
+    q_tgt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,9 +67,12 @@ def read_triplets(path: str | Path) -> list[Triplet]:
             raise InputError(f"unknown language code {values['lang']!r}", path, line, "lang")
         if lang == "en":
             raise InputError("the target language must not be English", path, line, "lang")
+        q_tgt = obj.get("q_tgt")
+        if q_tgt is not None and (not isinstance(q_tgt, str) or not q_tgt.strip()):
+            raise InputError("expected a non-empty string (or no field)", path, line, "q_tgt")
         pid = obj.get("parallel_id")
         out.append(Triplet(values["q_en"], values["p_en"], values["p_tgt"], lang,
-                           None if pid is None else str(pid), line))
+                           None if pid is None else str(pid), line, q_tgt))
     if len(out) < 2:
         raise InputError(f"{len(out)} triplet(s): InfoNCE needs at least 2", path)
     return out
@@ -190,11 +195,14 @@ def evaluation_units(corpus_dir: str | Path, training_split: str | None = None) 
 
 
 def build_triplets(corpus_dir: str | Path, split: str = "train", langs: Sequence[str] | None = None,
-                   n: int = DEFAULT_N, seed: int = 0) -> tuple[list[dict[str, str]], dict[str, Any]]:
+                   n: int = DEFAULT_N, seed: int = 0, hold_out: Sequence[str] = ()
+                   ) -> tuple[list[dict[str, str]], dict[str, Any]]:
     """Triplets from `CORPUS_DIR/<split>.jsonl`, balanced over the target languages, seeded.
 
     Each (unit, language) pair is used at most once, and a unit is reused for a second language only when
-    a language has run out of unused units. Refuses any unit that the evaluation corpus beside it uses.
+    a language has run out of unused units. A triplet carries `q_tgt` where the unit has a query in its
+    language. `hold_out` languages never enter a triplet (they stay for evaluation); each must occur in the
+    units. Refuses any unit that the evaluation corpus beside it uses, naming the first one in file order.
     Returns (triplets, summary).
     """
     root = Path(corpus_dir)
@@ -206,28 +214,50 @@ def build_triplets(corpus_dir: str | Path, split: str = "train", langs: Sequence
         raise InputError(f"must be >= 2, got {n}", field="n")
     units = read_units(path)
     leaked = evaluation_units(root, split)
-    for unit in units:
+    for unit in units:  # file order: the first shared parallel_id is the one named
         if unit.parallel_id in leaked:
             raise InputError(f"unit {unit.parallel_id!r} is also in the evaluation corpus {root}: training on it "
                              f"would leak the test set", path, unit.line, "parallel_id")
     usable = [u for u in units if "en" in u.texts and "en" in u.queries]
     available = sorted({lang for u in usable for lang in u.texts if lang != "en"})
-    wanted = _wanted_langs(langs, available, path)
+    held = _held_out(hold_out, available, langs, path)
+    wanted = [lang for lang in _wanted_langs(langs, available, path) if lang not in held]
+    if not wanted:
+        raise InputError(f"holding out {', '.join(held)} leaves no target language to train on", path)
     candidates = {lang: [u for u in usable if lang in u.texts] for lang in wanted}
     rng = np.random.default_rng(seed)
     orders = {lang: [rows[i] for i in rng.permutation(len(rows))] for lang, rows in candidates.items()}
     quotas = {lang: n // len(wanted) + (1 if i < n % len(wanted) else 0) for i, lang in enumerate(wanted)}
     picked = _round_robin(wanted, orders, quotas)
     triplets = [{"q_en": u.queries["en"], "p_en": u.texts["en"], "p_tgt": u.texts[lang], "lang": lang,
-                 "parallel_id": u.parallel_id} for u, lang in picked]
+                 **({"q_tgt": u.queries[lang]} if lang in u.queries else {}), "parallel_id": u.parallel_id}
+                for u, lang in picked]
     triplets = [triplets[i] for i in rng.permutation(len(triplets))]
     counts = Counter(t["lang"] for t in triplets)
     summary = {"source": str(path), "units": len(units), "usable_units": len(usable), "requested": n,
                "written": len(triplets), "per_lang": {lang: counts.get(lang, 0) for lang in wanted},
                "short": {lang: quotas[lang] - counts.get(lang, 0) for lang in wanted
                          if counts.get(lang, 0) < quotas[lang]},
-               "distinct_units": len({t["parallel_id"] for t in triplets}), "seed": seed}
+               "distinct_units": len({t["parallel_id"] for t in triplets}), "seed": seed,
+               "with_q_tgt": sum(1 for t in triplets if "q_tgt" in t), "held_out": held}
     return triplets, summary
+
+
+def _held_out(hold_out: Sequence[str], available: list[str], langs: Sequence[str] | None, path: Path) -> list[str]:
+    held = []
+    for raw in hold_out:
+        lang = normalize_lang(raw)
+        if lang is None:
+            raise InputError(f"unknown language code {raw!r}", field="hold-out")
+        if lang == "en":
+            raise InputError("English is every triplet's source language; it cannot be held out", field="hold-out")
+        if lang not in available:
+            raise InputError(f"held-out language {lang!r} is in no training unit, so holding it out means nothing "
+                             f"(available: {', '.join(available)})", path)
+        if langs is not None and lang in {normalize_lang(x) for x in langs}:
+            raise InputError(f"language {lang!r} is both in --langs and held out", field="hold-out")
+        held.append(lang)
+    return held
 
 
 def _wanted_langs(langs: Sequence[str] | None, available: list[str], path: Path) -> list[str]:

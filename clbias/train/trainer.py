@@ -12,7 +12,7 @@ import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -21,6 +21,10 @@ from .base import NOTE_SCHEMA, BaseModel
 from .checkpoint import has_checkpoint, load_state, read_log, read_note, save_checkpoint
 from .config import JSD_ONLY_WARNING, TrainConfig
 from .data import Triplet, check_tokenizable, read_triplets, sha256_text_file
+from .embedding import Embedder, FrozenEmbeddings
+from .terms import BatchLoss, Encoded, mine, planned_rows
+
+MINE_POOL = 2048  # English passages searched for hard negatives (one per distinct passage, seeded sample)
 
 if TYPE_CHECKING:
     import torch
@@ -42,19 +46,8 @@ class TrainResult:
     truncated: int  # texts cut to max_length
     losses: dict[str, float] = field(default_factory=dict)  # mean over the steps run in this call
     seconds_per_step: float | None = None
-
-
-@dataclass
-class Encoded:
-    """Token ids of every triplet text, and group ids that mark identical texts (false negatives)."""
-
-    query: list[list[int]]
-    p_en: list[list[int]]
-    p_tgt: list[list[int]]
-    query_group: np.ndarray
-    p_en_group: np.ndarray
-    truncated: int
-    pad_id: int
+    tokens_per_second: float | None = None  # real (non-padding) tokens through forward + backward
+    padding_share: float | None = None  # share of forwarded tokens that were padding
 
 
 def plan_steps(n: int, config: TrainConfig) -> int:
@@ -80,6 +73,9 @@ def train(data: str | Path, out: str | Path, base: BaseModel, config: TrainConfi
     data, out = Path(data), Path(out)
     triplets = read_triplets(data)
     check_tokenizable(triplets, base.tokenizer_file, data)
+    if config.query_weight > 0 and not any(t.q_tgt is not None for t in triplets):
+        raise InputError("--query-weight needs target queries (field q_tgt), and no triplet has one", data)
+    _check_layers(base, config)
     data_sha = sha256_text_file(data)
     total = plan_steps(len(triplets), config)
     note = _check_out(out, resume, config, base, data_sha)
@@ -88,14 +84,15 @@ def train(data: str | Path, out: str | Path, base: BaseModel, config: TrainConfi
 
     device = _device(config.device)
     _quiet_transformers()
+    if config.threads:
+        torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    model = load_hf_model(out if resume else base.hf_dir).to(device)
-    if config.freeze_embeddings:
-        model.get_input_embeddings().weight.requires_grad_(False)
+    model = load_hf_model(out if resume else base.hf_dir, config.dropout).to(device)
+    set_trainable(model, config)
     encoded = encode_triplets(triplets, base, config.max_length)
     optimizer = _optimizer(model, config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(total, config.warmup))
-    start, log = 0, []
+    start, log, state = 0, [], None
     if resume:
         state = load_state(out)
         optimizer.load_state_dict(state["optimizer"])
@@ -110,6 +107,12 @@ def train(data: str | Path, out: str | Path, base: BaseModel, config: TrainConfi
     result = TrainResult(out, start, total, start, device.type, encoded.truncated)
     if start >= total:
         return result
+    rng_after_setup = torch.get_rng_state()
+    frozen, hard = _reference(config, base, encoded, device, state,
+                              lambda: planned_rows(len(encoded), config, total))
+    torch.set_rng_state(rng_after_setup)
+    embedder = Embedder(_maybe_compiled(model, config), encoded.pad_id, device, base.pooling, config.bucket)
+    batch_loss = BatchLoss(embedder, encoded, config, frozen, hard)
     if progress:
         progress.start(total, start)
     model.train()
@@ -119,7 +122,7 @@ def train(data: str | Path, out: str | Path, base: BaseModel, config: TrainConfi
     try:
         for step in range(start, total):
             began = time.perf_counter()
-            parts = _optimizer_step(model, encoded, step, config, base, device, optimizer, trainable)
+            parts = _optimizer_step(batch_loss, step, optimizer, trainable)
             scheduler.step()
             elapsed += time.perf_counter() - began
             for key, value in parts.items():
@@ -130,7 +133,10 @@ def train(data: str | Path, out: str | Path, base: BaseModel, config: TrainConfi
                 progress.step(step + 1, parts)
             if (step + 1) % config.save_every == 0 or step + 1 == total:
                 note.update(step=step + 1, total_steps=total, complete=step + 1 == total)
-                save_checkpoint(out, model, tokenizer_dir, note, _state(step + 1, optimizer, scheduler, device), log)
+                saved = _state(step + 1, optimizer, scheduler, device)
+                if hard is not None:
+                    saved["hard_negatives"] = torch.as_tensor(hard)
+                save_checkpoint(out, model, tokenizer_dir, note, saved, log)
                 tokenizer_dir = out
             result.step = step + 1
     finally:
@@ -139,7 +145,69 @@ def train(data: str | Path, out: str | Path, base: BaseModel, config: TrainConfi
     done = result.step - start
     result.losses = {k: v / done for k, v in sums.items()} if done else {}
     result.seconds_per_step = elapsed / done if done else None
+    result.tokens_per_second = embedder.tokens / elapsed if elapsed else None
+    result.padding_share = 1 - embedder.tokens / embedder.padded if embedder.padded else None
     return result
+
+
+def _check_layers(base: BaseModel, config: TrainConfig) -> None:
+    """--train-layers against the base's config.json, before any model is loaded."""
+    if config.train_layers is None:
+        return
+    import json
+
+    layers = json.loads((base.hf_dir / "config.json").read_text(encoding="utf-8")).get("num_hidden_layers")
+    if isinstance(layers, int) and config.train_layers > layers:
+        raise InputError(f"the model has {layers} encoder layers, got {config.train_layers}", field="train_layers")
+
+
+def set_trainable(model: Any, config: TrainConfig) -> None:
+    """Freeze what the configuration keeps fixed: the word embeddings, or everything below the top
+    `train_layers` encoder layers."""
+    if config.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
+    if config.train_layers is None:
+        return
+    layers = getattr(getattr(model, "encoder", None), "layer", None)
+    if layers is None:
+        raise ModelError(f"--train-layers: {type(model).__name__} has no encoder.layer stack to choose from")
+    if config.train_layers > len(layers):
+        raise InputError(f"the model has {len(layers)} encoder layers, got {config.train_layers}",
+                         field="train_layers")
+    for param in model.parameters():
+        param.requires_grad_(False)
+    for layer in list(layers)[-config.train_layers:]:
+        for param in layer.parameters():
+            param.requires_grad_(True)
+
+
+def _reference(config: TrainConfig, base: BaseModel, encoded: Encoded, device: "torch.device",
+               state: dict[str, Any] | None, anchors: Callable[[], np.ndarray]
+               ) -> tuple[FrozenEmbeddings | None, np.ndarray | None]:
+    """The frozen base model's embeddings (a second copy, eval mode) and the mined hard negatives, when the
+    configuration uses them. A resumed run takes its mined negatives from the checkpoint."""
+    if not config.needs_base_model:
+        return None, None
+    reference = load_hf_model(base.hf_dir).to(device).eval()
+    for param in reference.parameters():
+        param.requires_grad_(False)
+    frozen = FrozenEmbeddings(Embedder(reference, encoded.pad_id, device, base.pooling, bucket=True),
+                              encoded.texts())
+    hard = None
+    if config.hard_weight > 0:
+        if state is not None and "hard_negatives" in state:
+            hard = state["hard_negatives"].cpu().numpy()
+        else:
+            hard = mine(frozen, encoded, anchors(), config.hard_negatives, MINE_POOL, config.seed)
+    return frozen, hard
+
+
+def _maybe_compiled(model: Any, config: TrainConfig) -> Any:
+    if not config.compile:
+        return model
+    import torch
+
+    return torch.compile(model, dynamic=True)
 
 
 def _check_out(out: Path, resume: bool, config: TrainConfig, base: BaseModel, data_sha: str) -> dict[str, Any] | None:
@@ -204,14 +272,15 @@ def _quiet_transformers() -> None:
     logging.set_verbosity_error()
 
 
-def load_hf_model(src: Path) -> Any:
+def load_hf_model(src: Path, dropout: float | None = None) -> Any:
     from transformers import AutoModel
 
+    extra = {} if dropout is None else {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
     try:
         try:
-            return AutoModel.from_pretrained(str(src), add_pooling_layer=False)
+            return AutoModel.from_pretrained(str(src), add_pooling_layer=False, **extra)
         except TypeError:  # architectures without a pooler do not take the argument
-            return AutoModel.from_pretrained(str(src))
+            return AutoModel.from_pretrained(str(src), **extra)
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"{src}: cannot load the model ({first_line(exc)})") from None
 
@@ -238,10 +307,18 @@ def encode_triplets(triplets: Sequence[Triplet], base: BaseModel, max_length: in
 
     q_texts = [t.q_en for t in triplets]
     en_texts = [t.p_en for t in triplets]
+    tgt_texts = [t.p_tgt for t in triplets]
+    with_query = [i for i, t in enumerate(triplets) if t.q_tgt is not None]
+    q_tgt: list[list[int] | None] = [None] * len(triplets)
+    for i, row in zip(with_query, ids([triplets[i].q_tgt or "" for i in with_query], base.prefixes.query)):
+        q_tgt[i] = row
+    q_tgt_group = np.full(len(triplets), -1, dtype=np.int64)
+    if with_query:
+        q_tgt_group[with_query] = _groups([triplets[i].q_tgt or "" for i in with_query])
     pad = next((tokenizer.token_to_id(tok) for tok in ("<pad>", "[PAD]") if tokenizer.token_to_id(tok) is not None), 0)
     return Encoded(ids(q_texts, base.prefixes.query), ids(en_texts, base.prefixes.passage),
-                   ids([t.p_tgt for t in triplets], base.prefixes.passage), _groups(q_texts), _groups(en_texts),
-                   truncated, int(pad))
+                   ids(tgt_texts, base.prefixes.passage), q_tgt, _groups(q_texts), _groups(en_texts),
+                   _groups(tgt_texts), q_tgt_group, _groups([t.lang for t in triplets]), truncated, int(pad))
 
 
 def _groups(texts: list[str]) -> np.ndarray:
@@ -258,7 +335,7 @@ def batch_indices(n: int, batch_size: int, seed: int, micro: int) -> np.ndarray:
     return order[k * batch_size:(k + 1) * batch_size]
 
 
-def _optimizer(model: Any, config: TrainConfig) -> "torch.optim.Optimizer":
+def _optimizer(model: Any, config: TrainConfig, fused: bool = True) -> "torch.optim.Optimizer":
     import torch
 
     decay, plain = [], []
@@ -267,7 +344,8 @@ def _optimizer(model: Any, config: TrainConfig) -> "torch.optim.Optimizer":
             continue
         (plain if name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name else decay).append(param)
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": plain, "weight_decay": 0.0}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr)
+    # fused: one kernel over all parameters instead of a dozen per tensor (same update up to rounding)
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr, fused=fused)
 
 
 def _schedule(total: int, warmup: float) -> Any:
@@ -291,17 +369,18 @@ def _state(step: int, optimizer: Any, scheduler: Any, device: "torch.device") ->
     return state
 
 
-def _optimizer_step(model: Any, encoded: Encoded, step: int, config: TrainConfig, base: BaseModel,
-                    device: "torch.device", optimizer: Any, trainable: list[Any]) -> dict[str, float]:
+def _optimizer_step(batch_loss: BatchLoss, step: int, optimizer: Any, trainable: list[Any]) -> dict[str, float]:
     import torch
 
+    config = batch_loss.config
+    weights = config.weights()
     optimizer.zero_grad(set_to_none=True)
     totals: dict[str, float] = {}
-    n = len(encoded.p_tgt)
+    n = len(batch_loss.encoded)
     for a in range(config.grad_accum):
         rows = batch_indices(n, config.batch_size, config.seed, step * config.grad_accum + a)
-        parts = loss_parts(model, encoded, rows, config, base, device)
-        loss = sum(parts.values()) / config.grad_accum
+        parts = batch_loss(rows)
+        loss = sum(weights[k] * v for k, v in parts.items()) / config.grad_accum
         if not torch.isfinite(loss):
             raise ModelError(f"loss is not finite at step {step + 1} (try a lower --lr)")
         loss.backward()
@@ -310,69 +389,14 @@ def _optimizer_step(model: Any, encoded: Encoded, step: int, config: TrainConfig
     if config.max_grad_norm > 0:
         torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
     optimizer.step()
-    totals["loss"] = sum(totals.values())
+    totals["loss"] = sum(weights[k] * v for k, v in totals.items())
     return totals
-
-
-def loss_parts(model: Any, encoded: Encoded, rows: np.ndarray, config: TrainConfig, base: BaseModel,
-               device: "torch.device") -> dict[str, "torch.Tensor"]:
-    """The loss components of one batch: `jsd`, `nce` (target doc -> English query), `nce_doc`."""
-    import torch
-    import torch.nn.functional as F
-
-    from .losses import info_nce, sqrt_jsd
-
-    def embed(ids: list[list[int]]) -> "torch.Tensor":
-        return _embed(model, [ids[i] for i in rows], encoded.pad_id, device, base.pooling)
-
-    def same(groups: np.ndarray) -> "torch.Tensor":
-        g = torch.as_tensor(groups[rows], device=device)
-        return g[:, None] == g[None, :]
-
-    target = embed(encoded.p_tgt)
-    english = embed(encoded.p_en) if config.uses_jsd or config.uses_doc_nce else None
-    parts: dict[str, torch.Tensor] = {}
-    if config.uses_jsd:
-        assert english is not None
-        a, b = (english, target) if config.jsd_input == "raw" else (F.normalize(english, dim=-1),
-                                                                     F.normalize(target, dim=-1))
-        parts["jsd"] = sqrt_jsd(a, b, config.eps)
-    if config.uses_query_nce:
-        parts["nce"] = info_nce(target, embed(encoded.query), config.tau, same(encoded.query_group))
-    if config.uses_doc_nce:
-        assert english is not None
-        parts["nce_doc"] = info_nce(target, english, config.tau, same(encoded.p_en_group))
-    return parts
-
-
-def _embed(model: Any, rows: list[list[int]], pad_id: int, device: "torch.device", pooling: str) -> "torch.Tensor":
-    """Pooled, *unnormalised* embeddings (normalisation is the loss's business)."""
-    import torch
-
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-        mask[i, : len(row)] = 1
-    ids, mask = ids.to(device), mask.to(device)
-    extra = {"token_type_ids": torch.zeros_like(ids)} if _takes_token_types(model) else {}
-    hidden = model(input_ids=ids, attention_mask=mask, **extra).last_hidden_state
-    if pooling == "cls":
-        return hidden[:, 0]
-    weights = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * weights).sum(1) / weights.sum(1).clamp_min(1.0)
-
-
-def _takes_token_types(model: Any) -> bool:
-    import inspect
-
-    return "token_type_ids" in inspect.signature(model.forward).parameters
 
 
 def evaluate(model_dir: str | Path, triplets: Sequence[Triplet], base: BaseModel,
              config: TrainConfig | None = None) -> dict[str, float]:
-    """Mean loss components over the triplets in file order, without dropout or gradients."""
+    """Mean loss components (unweighted) and the weighted total `loss` over the triplets in file order,
+    without dropout or gradients. Hard negatives are mined by the base model over these triplets."""
     import torch
 
     config = config or TrainConfig()
@@ -380,14 +404,17 @@ def evaluate(model_dir: str | Path, triplets: Sequence[Triplet], base: BaseModel
     device = _device(config.device)
     model = load_hf_model(Path(model_dir)).to(device).eval()
     encoded = encode_triplets(triplets, base, config.max_length)
+    frozen, hard = _reference(config, base, encoded, device, None, lambda: np.arange(len(encoded)))
+    batch_loss = BatchLoss(Embedder(model, encoded.pad_id, device, base.pooling, config.bucket), encoded, config,
+                           frozen, hard)
     sums: dict[str, float] = {}
     batches = 0
     with torch.no_grad():
         for start in range(0, len(triplets) - config.batch_size + 1, config.batch_size):
-            rows = np.arange(start, start + config.batch_size)
-            for key, value in loss_parts(model, encoded, rows, config, base, device).items():
+            for key, value in batch_loss(np.arange(start, start + config.batch_size)).items():
                 sums[key] = sums.get(key, 0.0) + float(value)
             batches += 1
     out = {k: v / max(1, batches) for k, v in sums.items()}
-    out["loss"] = sum(out.values())
+    weights = config.weights()
+    out["loss"] = sum(weights[k] * v for k, v in out.items())
     return out
