@@ -65,8 +65,11 @@ def brute_force(queries: np.ndarray, docs: np.ndarray, langs: list[str], relevan
     return out
 
 
-def run_case(case: dict[str, Any], **kwargs: Any) -> retrieval.RetrievalResult:
+def run_case(case: dict[str, Any], chunk: int | None = None, **kwargs: Any) -> retrieval.RetrievalResult:
+    """`chunk`: queries per matrix product (given to `retrieve` as that many rows of score cells)."""
     n = len(case["queries"])
+    if chunk is not None:
+        kwargs["chunk_cells"] = chunk * len(case["docs"])
     return retrieve(case["queries"], case["docs"], [f"q{i}" for i in range(n)], ["de"] * n, case["relevant"],
                     pool_info(case["langs"]), excluded=case["excluded"], **kwargs)
 
@@ -115,11 +118,11 @@ def test_the_case_exercises_ties_deep_ranks_and_exclusions() -> None:
 
 @pytest.mark.parametrize("cells", [1, 59, 60, 61, 3 * 60, 3 * 60 - 1])
 def test_chunks_capped_by_max_chunk_cells_give_the_same_runs(cells: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The cap turns `chunk` into max(1, cells // pool): 1, 1, 1, 1, 3 and 2 queries per batch here."""
+    """The cap gives max(1, cells // pool) queries per product: 1, 1, 1, 1, 3 and 2 here."""
     case = random_case(np.random.default_rng(3), n_docs=60, n_queries=11)
     expected = brute_force(case["queries"], case["docs"], case["langs"], case["relevant"], case["excluded"], 8)
     monkeypatch.setattr(retrieval, "MAX_CHUNK_CELLS", cells)
-    assert_matches(run_case(case, depth=8, index="exact", chunk=256).runs, expected, case)
+    assert_matches(run_case(case, depth=8, index="exact").runs, expected, case)
 
 
 def test_no_exclusions_given_equals_empty_exclusions() -> None:
