@@ -294,7 +294,9 @@ def main() -> None:
     encoders = [Encoder.load(directory, onnx="model.onnx"), Encoder.load(directory, onnx="model.int8.onnx")]
     base, other = f"{args.model}:fp32", f"{args.model}:int8"
     command = "python benchmarks/bias_baseline.py" + ("" if args.sets == "manpages,udhr" else f" --sets {args.sets}")
-    lines = ["# Bias baseline of the default model", "", f"Command: `{command}`  ", f"Date: {time.strftime('%Y-%m-%d')}"]
+    lines = ["# Bias baseline of the default model", "", f"Command: `{command}`  ", f"Date: {time.strftime('%Y-%m-%d')}", "",
+             "A second model beside this one (language preference of each, paired differences): `bias-models.md`, "
+             "from `python benchmarks/bias_baseline.py --compare use-multilingual-v3`."]
     int8_result: dict | None = None
     for name in sets:
         path = {"manpages": lambda: manpages_dir(args.manpages), "udhr": lambda: REPO / "examples" / "udhr",
