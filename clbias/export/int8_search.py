@@ -5,7 +5,9 @@ A recipe is a QuantSettings plus `exclude_top`: how many of the quantisable node
 calibration text with every candidate node's inputs exposed, each node's inputs are quantised in numpy the
 way onnxruntime does for that recipe (weights per tensor or per output channel, QInt8 symmetric or QUInt8
 asymmetric; activations per call for dynamic, with calibrated ranges for static), and the error is
-||Y_int8 - Y|| / ||Y|| of that node's own output on those activations.
+||Y_int8 - Y|| / ||Y|| of that node's own output on those activations. This reproduces onnxruntime's
+arithmetic exactly (tests/test_int8_recipes.py), except that u8 x s8 kernels on CPUs without VNNI saturate
+int16 pair sums, which adds a little error (about 1% of a node's error on the tiny model) not modelled here.
 
 `build_recipe` writes `model.int8-RECIPE.onnx` beside the fp32 graph and records in the manifest its
 settings, the nodes kept in fp32 with their errors, the calibration text's languages and the drift from
@@ -36,6 +38,7 @@ FP32_FILE = "model.onnx"
 ENGLISH = "en"
 CALIBRATION_MAX_TOKENS = 256  # calibration texts are cut here (ranges of longer texts barely differ)
 CALIBRATION_BATCH_TOKENS = 2048
+DRIFT_BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,10 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("dyn-pc-u8", replace(_PC_S8, weight_type="quint8"), note="QUInt8 weights"),
     Recipe("dyn-pc-s8-x8", _PC_S8, exclude_top=8, note="the 8 nodes of largest measured error in fp32"),
     Recipe("dyn-pc-s8-x16", _PC_S8, exclude_top=16, note="the 16 nodes of largest measured error in fp32"),
+    Recipe("dyn-pc-u8-x8", replace(_PC_S8, weight_type="quint8"), exclude_top=8,
+           note="QUInt8 weights, the 8 nodes of largest measured error in fp32"),
+    Recipe("dyn-pc-u8-x16", replace(_PC_S8, weight_type="quint8"), exclude_top=16,
+           note="QUInt8 weights, the 16 nodes of largest measured error in fp32"),
     Recipe("static-pc-s8", replace(_PC_S8, mode="static"),
            note="static QDQ, activation ranges calibrated on multilingual text"),
     Recipe("static-pc-s8-x8", replace(_PC_S8, mode="static"), exclude_top=8,
@@ -92,7 +99,15 @@ class Calibration:
     def to_json(self) -> dict[str, Any]:
         kinds = Counter(t.kind for t in self.texts)
         return {"source": self.source, "texts": len(self.texts), "langs": self.langs, "kinds": dict(kinds),
-                "max_tokens": CALIBRATION_MAX_TOKENS}
+                "max_tokens": CALIBRATION_MAX_TOKENS, "sha256": self.digest}
+
+    @property
+    def digest(self) -> str:
+        """Identifies the exact texts (a graph built on other calibration text is a different graph)."""
+        h = hashlib.sha256()
+        for t in self.texts:
+            h.update(f"{t.lang}\t{t.kind}\t{t.text}\n".encode())
+        return h.hexdigest()
 
 
 def read_calibration(path: str | Path, per_language: int = 8, seed: int = 0) -> Calibration:
@@ -359,6 +374,7 @@ def build_recipe(model_dir: Path, recipe: Recipe, calibration: Calibration | Non
         raise ModelError(f"{model_dir}: recipe {recipe.name} needs calibration text (--calibration FILE): its "
                          f"{'activation ranges' if recipe.settings.mode == 'static' else 'node errors'} are measured on it")
     fp32 = Encoder(model_dir, manifest, FP32_FILE, threads or 1)
+    calibration = calibration if recipe.needs_calibration else None  # recorded only where it shaped the graph
     feeds = calibration_feeds(fp32, calibration) if calibration is not None else None
     settings = recipe.settings
     kept: list[NodeError] = []
@@ -403,10 +419,12 @@ def _quiet_quantiser() -> Iterator[None]:
 
 
 def _drift(fp32: Encoder, int8: Encoder, texts: list[str], langs: list[str]) -> dict[str, Any]:
-    cos = [verify.row_cosines(fp32.encode(texts, kind=kind, batch_size=8), int8.encode(texts, kind=kind, batch_size=8))
+    cos = [verify.row_cosines(fp32.encode(texts, kind=kind, batch_size=DRIFT_BATCH),
+                               int8.encode(texts, kind=kind, batch_size=DRIFT_BATCH))
            for kind in verify.KINDS]
     per_text = np.minimum.reduce(cos)
-    return {"drift_vs": FP32_FILE, "texts": len(texts), **verify.summary(np.concatenate(cos)),
+    # dynamic int8 quantises activations per graph call, so drift depends on how texts are batched
+    return {"drift_vs": FP32_FILE, "texts": len(texts), "batch_size": DRIFT_BATCH, **verify.summary(np.concatenate(cos)),
             "per_language_min_cosine": {lang: round(float(min(c for c, l in zip(per_text, langs) if l == lang)), 6)
                                         for lang in dict.fromkeys(langs)}}
 
@@ -427,6 +445,22 @@ def set_default_graph(model_dir: Path, file: str, evidence: dict[str, Any]) -> N
     manifest.onnx = file
     manifest.checks["default_graph"] = {"graph": file, **evidence}
     manifest.save(model_dir)
+
+
+def is_current(model_dir: Path, recipe: Recipe, calibration: Calibration | None) -> bool:
+    """Whether the manifest already holds this recipe's graph, built from the same settings and calibration
+    text, and the file on disk is that graph (so a benchmark rerun can skip rebuilding it)."""
+    manifest = load_manifest(model_dir, verify=False)
+    record = manifest.quantization.get(recipe.file)
+    if record is None or record.get("recipe") != recipe.name or not (model_dir / recipe.file).is_file():
+        return False
+    wanted = {k: v for k, v in recipe.settings.to_json().items() if k != "exclude_nodes"}
+    if any(record.get(k) != v for k, v in wanted.items()) or len(record.get("kept_fp32", [])) != recipe.exclude_top:
+        return False
+    if recipe.needs_calibration and (calibration is None or
+                                     record.get("calibration", {}).get("sha256") != calibration.digest):
+        return False
+    return sha256_file(model_dir / recipe.file) == manifest.files.get(recipe.file)
 
 
 def resolve_recipes(names: Sequence[str] | None) -> list[Recipe]:
