@@ -398,6 +398,7 @@ def build_recipe(model_dir: Path, recipe: Recipe, calibration: Calibration | Non
     record: dict[str, Any] = {**result.to_json(), "recipe": recipe.name, "note": recipe.note, **drift,
                               "size_bytes": target.stat().st_size}
     if recipe.exclude_top:
+        record["exclude_top"] = recipe.exclude_top
         record["kept_fp32"] = [e.to_json() for e in kept]
         record["node_error"] = "||Y_int8 - Y|| / ||Y|| of each node's output on the calibration text, in numpy"
     if calibration is not None:
@@ -455,7 +456,7 @@ def is_current(model_dir: Path, recipe: Recipe, calibration: Calibration | None)
     if record is None or record.get("recipe") != recipe.name or not (model_dir / recipe.file).is_file():
         return False
     wanted = {k: v for k, v in recipe.settings.to_json().items() if k != "exclude_nodes"}
-    if any(record.get(k) != v for k, v in wanted.items()) or len(record.get("kept_fp32", [])) != recipe.exclude_top:
+    if any(record.get(k) != v for k, v in wanted.items()) or record.get("exclude_top", 0) != recipe.exclude_top:
         return False
     if recipe.needs_calibration and (calibration is None or
                                      record.get("calibration", {}).get("sha256") != calibration.digest):
