@@ -224,6 +224,7 @@ class _Candidate:
     sq_err: float = 0.0
     sq_ref: float = 0.0
     ranges: list[tuple[float, float]] = field(default_factory=list)  # static: calibrated range per input
+    quantised_weight: np.ndarray | None = None  # the weight as the recipe quantises it, computed once
 
 
 def quantisable_nodes(graph: Any, settings: QuantSettings) -> list[_Candidate]:
@@ -301,15 +302,16 @@ def _run_capture(session: Any, feed: Feed) -> dict[str, np.ndarray]:
 
 
 def _node_output(c: _Candidate, inputs: list[np.ndarray], s: QuantSettings) -> tuple[np.ndarray, np.ndarray]:
+    if c.weight is not None and c.quantised_weight is None:
+        axis = 1 if s.per_channel and c.op_type == "MatMul" else None
+        c.quantised_weight = fake_quant_weight(c.weight, s.weight_type, per_channel_axis=axis)
     if c.op_type == "Gather":
-        assert c.weight is not None
-        rows = c.weight[inputs[0]]
-        return rows, fake_quant_weight(c.weight, s.weight_type, per_channel_axis=None)[inputs[0]]
+        assert c.weight is not None and c.quantised_weight is not None
+        return c.weight[inputs[0]], c.quantised_weight[inputs[0]]
     if c.weight is not None:  # activation x weight
         x = inputs[0]
         xq = fake_quant_activation(x, s.activation_type, c.ranges[0] if s.mode == "static" else None)
-        wq = fake_quant_weight(c.weight, s.weight_type, per_channel_axis=1 if s.per_channel else None)
-        return x @ c.weight, xq @ wq
+        return x @ c.weight, xq @ c.quantised_weight
     a, b = inputs  # static only: activation x activation, both with calibrated ranges
     return a @ b, fake_quant_activation(a, s.activation_type, c.ranges[0]) @ fake_quant_activation(
         b, s.activation_type, c.ranges[1])
@@ -356,6 +358,11 @@ def fake_quant_activation(x: np.ndarray, qtype: str, calibrated: tuple[float, fl
 # ---------------------------------------------------------------- building recipes
 
 
+# (model dir, fp32 sha256, settings, calibration digest) -> errors: recipes that differ only in how many
+# nodes they keep in fp32 share one measurement
+_NODE_ERRORS: dict[tuple[str, str, QuantSettings, str], list[NodeError]] = {}
+
+
 @dataclass
 class RecipeResult:
     recipe: Recipe
@@ -379,9 +386,12 @@ def build_recipe(model_dir: Path, recipe: Recipe, calibration: Calibration | Non
     settings = recipe.settings
     kept: list[NodeError] = []
     if recipe.exclude_top:
-        assert feeds is not None
-        node_errors = node_errors if node_errors is not None else measure_node_errors(model_dir, settings, feeds,
-                                                                                        threads)
+        assert feeds is not None and calibration is not None
+        if node_errors is None:
+            key = (str(model_dir.resolve()), manifest.files[FP32_FILE], settings, calibration.digest)
+            if key not in _NODE_ERRORS:
+                _NODE_ERRORS[key] = measure_node_errors(model_dir, settings, feeds, threads)
+            node_errors = _NODE_ERRORS[key]
         kept = node_errors[:recipe.exclude_top]
         settings = replace(settings, exclude_nodes=tuple(sorted(e.name for e in kept)))
     target = model_dir / recipe.file
