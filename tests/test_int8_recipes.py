@@ -178,3 +178,17 @@ def test_cli_int8_builds_recipes_and_refuses_bad_options(model_copy, tmp_path, c
         assert main(["models", "int8", str(model_copy), *argv]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1, err
+
+
+def test_models_check_compares_a_recipe_graph_with_fp32(model_copy, calibration, tmp_path, capsys):
+    from corpus_factory import parallel_corpus
+
+    search.build_recipe(model_copy, search.RECIPES["dyn-pc-u8"], calibration)
+    out = tmp_path / "check.json"
+    assert main(["models", "check", str(model_copy), "--graph", "int8-dyn-pc-u8", "--corpus",
+                 str(parallel_corpus(tmp_path / "c")), "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["int8"] == "model.int8-dyn-pc-u8.onnx" and {l["lang"] for l in data["languages"]} == {"en", "de"}
+    capsys.readouterr()
+    assert main(["models", "check", str(model_copy), "--graph", "int8-nope"]) == 2
+    assert "model.int8-nope.onnx" in capsys.readouterr().err

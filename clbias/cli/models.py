@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import ClbiasError, ModelError
-from ..registry_paths import DEFAULT_MODEL, exported_root, resolve_model
+from ..registry_paths import DEFAULT_MODEL, exported_root, graph_file, resolve_model
 from ..runtime.manifest import MANIFEST_NAME, load_manifest
 
 
@@ -29,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     check.add_argument("--corpus", type=Path, default=Path("examples/udhr"))
     check.add_argument("--max-points", type=float, default=1.0)
     check.add_argument("--threads", type=int)
+    check.add_argument("--graph", default="int8", help="the graph to check against fp32: int8, int8-RECIPE or a "
+                       "file name (default int8)")
     check.add_argument("--json", type=Path, help="also write the numbers as JSON")
     check.set_defaults(run=run_check)
     int8 = msub.add_parser("int8", help="write one int8 graph per quantisation recipe (model.int8-RECIPE.onnx), "
@@ -91,10 +93,12 @@ def run_check(args: argparse.Namespace) -> int:
 
     directory = resolve_model(args.name)
     manifest = load_manifest(directory)
-    if "model.int8.onnx" not in manifest.files:
-        raise ModelError(f"{directory}: has no model.int8.onnx to check (export with --int8)")
-    result = check_int8(directory, args.corpus, args.max_points, args.threads)
-    table = Table(title=f"{result.model}: int8 vs fp32 on {args.corpus} (limit {args.max_points} point)")
+    graph = graph_file(args.graph)
+    if graph not in manifest.files:
+        raise ModelError(f"{directory}: has no {graph} to check (export with --int8, or `clbias models int8` for "
+                         f"recipes); graphs: {', '.join(f for f in manifest.files if f.endswith('.onnx'))}")
+    result = check_int8(directory, args.corpus, args.max_points, args.threads, int8=graph)
+    table = Table(title=f"{result.model}: {graph} vs fp32 on {args.corpus} (limit {args.max_points} point)")
     for col in ("lang", "texts", "min cos", "median cos", "top-10 overlap", "max metric move", "where", "ok"):
         table.add_column(col)
     for l in result.languages:
