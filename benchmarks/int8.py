@@ -183,12 +183,12 @@ def judge(report: Any, langs: list[str]) -> tuple[list[dict[str, Any]], dict[str
 
 def main() -> int:
     directory = model_dir()
-    env = environment(OPTS.threads)
     calibration_path = OPTS.calibration or OPTS.corpus / "train.jsonl"
     calibration = search.read_calibration(calibration_path)
     recipes = search.resolve_recipes([r for r in (OPTS.recipes or "").split(",") if r] or None)
     t0 = time.perf_counter()
     built = build_recipes(directory, recipes, calibration)
+    env = environment(OPTS.threads)  # after the builds: it lists every graph's sha256
     manifest = load_manifest(directory, verify=False)
     records = {r.name: manifest.quantization[r.file] for r in recipes}
     # today's model.int8.onnx has exactly this recipe's settings: timed and listed, not rebuilt
