@@ -422,7 +422,9 @@ def _with_shifted_variants(corpus: Corpus, encoders: Sequence[Encoder], names: l
 
 
 def graph_tag(onnx: str) -> str:
-    return {"model.onnx": "fp32", "model.int8.onnx": "int8"}.get(onnx, onnx.removesuffix(".onnx"))
+    """The short name of a graph file, as `NAME:GRAPH` takes it: model.int8-RECIPE.onnx -> int8-RECIPE."""
+    tag = {"model.onnx": "fp32", "model.int8.onnx": "int8"}.get(onnx, onnx.removesuffix(".onnx"))
+    return tag.removeprefix("model.") if tag.startswith("model.int8") else tag
 
 
 def model_labels(encoders: Sequence[Encoder]) -> list[str]:

@@ -2,24 +2,27 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rich.console import Console
 
 from ..errors import InputError, ModelError
-from ..model_paths import resolve_model
+from ..model_paths import GRAPH_ALIASES, graph_file, resolve_model, split_model_spec
 from ..runtime.encoder import Encoder
-from ..runtime.manifest import MANIFEST_NAME
+from ..runtime.manifest import MANIFEST_NAME, load_manifest
 
-ONNX_ALIASES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+ONNX_ALIASES = GRAPH_ALIASES
 
 
 def add_model_options(p: argparse.ArgumentParser, multiple: bool = False) -> None:
     if multiple:
-        p.add_argument("--model", action="append", help="exported model dir or name under exported/ "
-                       "(repeat to compare models side by side; default: multilingual-e5-small, built if missing)")
+        p.add_argument("--model", action="append", help="exported model dir or name under exported/, optionally "
+                       "NAME:GRAPH to pick one graph (fp32, int8, int8-RECIPE or a file name); repeat to compare "
+                       "models or graphs side by side (default: multilingual-e5-small, built if missing)")
     else:
         p.add_argument("--model", required=True, help="exported model dir or name under exported/")
-    p.add_argument("--onnx", help="graph to run: fp32, int8 or a file name from the manifest (default: the manifest's)")
+    p.add_argument("--onnx", help="graph to run for every --model without its own :GRAPH: fp32, int8, int8-RECIPE "
+                   "or a file name from the manifest (default: the manifest's)")
     p.add_argument("--threads", type=int, help="onnxruntime intra-op threads (default: all available cores)")
 
 
@@ -35,8 +38,26 @@ def load_encoders(args: argparse.Namespace, console: Console, default: str | Non
     if not specs and default:
         specs = [default]
         ensure_default_model(default, console)
-    onnx = ONNX_ALIASES.get(args.onnx, args.onnx) if args.onnx else None
-    return [Encoder.load(resolve_model(s), onnx=onnx, threads=args.threads) for s in specs]
+    encoders = []
+    for spec in specs:
+        name, graph = split_model_spec(spec)
+        if default and name == default:
+            ensure_default_model(default, console)
+        graph = graph or args.onnx
+        directory = resolve_model(name)
+        encoders.append(Encoder.load(directory, onnx=graph and pick_graph(directory, graph), threads=args.threads))
+    return encoders
+
+
+def pick_graph(directory: Path, graph: str) -> str:
+    """The manifest's file for GRAPH, or a one-line error listing the graphs the model has."""
+    chosen = graph_file(graph)
+    manifest = load_manifest(directory, verify=False)
+    graphs = [f for f in manifest.files if f.endswith(".onnx")]
+    if chosen not in graphs:
+        raise ModelError(f"{directory / MANIFEST_NAME}: no graph {graph!r} ({chosen}); this model has: "
+                         f"{', '.join(graphs)}")
+    return chosen
 
 
 def ensure_default_model(name: str, console: Console) -> None:

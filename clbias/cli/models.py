@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import ClbiasError, ModelError
-from ..model_paths import DEFAULT_MODEL, exported_root, resolve_model
+from ..model_paths import DEFAULT_MODEL, exported_root, graph_file, resolve_model
 from ..runtime.manifest import MANIFEST_NAME, load_manifest
 
 
@@ -30,8 +30,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     check.add_argument("--corpus", type=Path, default=Path("examples/udhr"))
     check.add_argument("--max-points", type=float, default=1.0)
     check.add_argument("--threads", type=int)
+    check.add_argument("--graph", default="int8", help="the graph to check against fp32: int8, int8-RECIPE or a "
+                       "file name (default int8)")
     check.add_argument("--json", type=Path, help="also write the numbers as JSON")
     check.set_defaults(run=run_check)
+    int8 = msub.add_parser("int8", help="write one int8 graph per quantisation recipe (model.int8-RECIPE.onnx), "
+                           "each with its settings and measured drift in the manifest")
+    int8.add_argument("name", nargs="?", default=DEFAULT_MODEL)
+    int8.add_argument("--calibration", type=Path, help="multilingual calibration text: a probe set's train.jsonl, "
+                      "a corpus.jsonl, or a directory with one (required by static and node-exclusion recipes)")
+    int8.add_argument("--recipes", help="comma-separated recipe names (default: all; see --list)")
+    int8.add_argument("--list", action="store_true", help="list the recipes and exit")
+    int8.add_argument("--per-language", type=int, default=8, help="calibration passages (and queries) per language")
+    int8.add_argument("--threads", type=int)
+    int8.set_defaults(run=run_int8)
 
 
 def _size(path: Path) -> int:
@@ -98,10 +110,12 @@ def run_check(args: argparse.Namespace) -> int:
 
     directory = resolve_model(args.name)
     manifest = load_manifest(directory)
-    if "model.int8.onnx" not in manifest.files:
-        raise ModelError(f"{directory}: has no model.int8.onnx to check (export with --int8)")
-    result = check_int8(directory, args.corpus, args.max_points, args.threads)
-    table = Table(title=f"{result.model}: int8 vs fp32 on {args.corpus} (limit {args.max_points} point)")
+    graph = graph_file(args.graph)
+    if graph not in manifest.files:
+        raise ModelError(f"{directory}: has no {graph} to check (export with --int8, or `clbias models int8` for "
+                         f"recipes); graphs: {', '.join(f for f in manifest.files if f.endswith('.onnx'))}")
+    result = check_int8(directory, args.corpus, args.max_points, args.threads, int8=graph)
+    table = Table(title=f"{result.model}: {graph} vs fp32 on {args.corpus} (limit {args.max_points} point)")
     for col in ("lang", "texts", "min cos", "median cos", "top-10 overlap", "max metric move", "where", "ok"):
         table.add_column(col)
     for l in result.languages:
@@ -114,4 +128,35 @@ def run_check(args: argparse.Namespace) -> int:
     console.print(f"int8 acceptable as default: {'yes' if result.int8_acceptable else 'no'}")
     if args.json:
         write_json_atomic(args.json, result.to_json())
+    return 0
+
+
+def run_int8(args: argparse.Namespace) -> int:
+    from ..export import int8_search as search
+
+    if args.list:
+        for recipe in search.RECIPES.values():
+            print(f"{recipe.name:18} {recipe.file:34} {recipe.note}")
+        return 0
+    recipes = search.resolve_recipes([r.strip() for r in args.recipes.split(",") if r.strip()] if args.recipes else None)
+    needing = [r.name for r in recipes if r.needs_calibration]
+    if needing and args.calibration is None:
+        raise ModelError(f"recipes {', '.join(needing)} need --calibration (multilingual text, e.g. a probe set's "
+                         f"train.jsonl); pass it or choose other --recipes")
+    if args.per_language < 1:
+        raise ClbiasError("--per-language: must be >= 1")
+    directory = resolve_model(args.name)
+    load_manifest(directory, verify=False)  # a missing model fails before the calibration text is read
+    calibration = search.read_calibration(args.calibration, args.per_language) if args.calibration else None
+    console = Console()
+    table = Table(title=f"int8 recipes of {directory}")
+    for col in ("recipe", "file", "MB", "min cos", "median cos", "kept fp32"):
+        table.add_column(col)
+    for recipe in recipes:
+        with console.status(f"quantising {recipe.name}"):
+            result = search.build_recipe(directory, recipe, calibration, threads=args.threads)
+        r = result.record
+        table.add_row(recipe.name, result.file, f"{r['size_bytes'] / 1e6:.1f}", f"{r['min_cosine']:.4f}",
+                      f"{r['median_cosine']:.4f}", str(len(r.get("kept_fp32", []))))
+    console.print(table)
     return 0
