@@ -5,7 +5,7 @@ import pytest
 
 from clbias.audit import graph_tag
 from clbias.cli import main
-from clbias.registry_paths import graph_file, split_model_spec
+from clbias.model_paths import graph_file, split_model_spec
 from corpus_factory import parallel_corpus
 
 
