@@ -12,16 +12,7 @@ from clbias.errors import ModelError
 from clbias.runtime.encoder import pool, position_ids
 from clbias.runtime.manifest import load_manifest
 from model_factories import build_tiny_qwen2_dir, build_tiny_xlmr_dir, make_sentence_transformers_dir
-
-TEXTS = [
-    "hello",
-    "The quick brown fox jumps over the lazy dog.",
-    "Москва — столица России, крупнейший город страны.",
-    "珠穆朗玛峰是世界上海拔最高的山峰。",
-    "ประเทศไทยมีเมืองหลวงชื่อกรุงเทพมหานคร",
-    "كم من البروتين يجب أن تأكل المرأة يوميا؟ " * 3,
-    "Zebra ☃ unknown ✓",
-]
+from test_export import TEXTS  # the multilingual edge cases of the export parity tests
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
