@@ -190,15 +190,7 @@ def calibration_feeds(encoder: Encoder, calibration: Calibration) -> list[Feed]:
         ids = [row if len(row) <= CALIBRATION_MAX_TOKENS else row[:CALIBRATION_MAX_TOKENS - 1] + row[-1:]
                for row in ids]
         for batch in length_batches([len(r) for r in ids], 64, CALIBRATION_BATCH_TOKENS):
-            rows = [ids[i] for i in batch]
-            width = max(len(r) for r in rows)
-            input_ids = np.full((len(rows), width), encoder.pad_id, dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
-            for i, row in enumerate(rows):
-                input_ids[i, :len(row)] = row
-                mask[i, :len(row)] = 1
-            full = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
-            feeds.append({n: full[n] for n in encoder.input_names})
+            feeds.append(encoder.feed([ids[i] for i in batch])[0])
     return feeds
 
 

@@ -156,16 +156,21 @@ class Encoder:
             return np.empty((0, self.manifest.dim or 0), dtype=np.float32)
         return out
 
-    def _run(self, rows: list[list[int]]) -> np.ndarray:
+    def feed(self, rows: list[list[int]]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The graph's inputs for token-id rows, right-padded to the longest row, and the attention mask."""
         width = max(len(r) for r in rows)
         input_ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
         for i, row in enumerate(rows):
             input_ids[i, : len(row)] = row
             mask[i, : len(row)] = 1
-        feed = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids),
+        full = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids),
                 "position_ids": position_ids(mask)}
-        hidden = self.session.run([self.manifest.output_name], {n: feed[n] for n in self.input_names})[0]
+        return {n: full[n] for n in self.input_names}, mask
+
+    def _run(self, rows: list[list[int]]) -> np.ndarray:
+        feed, mask = self.feed(rows)
+        hidden = self.session.run([self.manifest.output_name], feed)[0]
         pooled = pool(hidden, mask, self.manifest.pooling)
         if self.manifest.normalize:
             pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
