@@ -22,8 +22,8 @@ from clbias.engine.ray_engine import RayOptions, RaySession, embed_texts_ray, re
 from clbias.metrics import PoolInfo  # noqa: E402
 from clbias import retrieval  # noqa: E402
 from clbias.retrieval import retrieve  # noqa: E402
-from clbias.runtime.cache import EmbeddingCache, text_key  # noqa: E402
-from clbias.runtime.embed import embed_texts  # noqa: E402
+from clbias.runtime.cache import text_key  # noqa: E402
+from clbias.runtime.embed import embed_texts, encoder_cache  # noqa: E402
 from clbias.runtime.encoder import Encoder  # noqa: E402
 from corpus_factory import parallel_corpus  # noqa: E402
 from tiny_model import CORPUS  # noqa: E402
@@ -88,9 +88,7 @@ def test_an_actor_killed_mid_run_is_retried_and_the_store_is_complete(session, t
     vectors, _ = embed_texts_ray(session, encoder, batch, "query", cache, on_batch=kill_first_worker)
     local, _ = embed_texts(encoder, batch, "query", None)
     assert killed and np.abs(vectors - local).max() <= 1e-6
-    m = encoder.manifest
-    store = EmbeddingCache(cache, EmbeddingCache.namespace(encoder.sha256, encoder.prefix("query"), m.max_length,
-                                                           m.pooling, m.normalize))
+    store = encoder_cache(encoder, "query", cache)
     hit, stored = store.lookup([text_key(encoder.prefix("query") + t) for t in batch])
     assert hit.all() and np.abs(stored - local).max() <= 1e-6
 

@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import ClbiasError
 from ..runtime.cache import EmbeddingCache, text_key
 from ..runtime.encoder import EncodeStats, Encoder, Kind
+from ..runtime.embed import encoder_cache
 
 INSTALL_HINT = "pip install 'clbias[ray]'"
 _LOCAL_SCORING_MIN_CELLS = 200_000_000  # smaller pools are scored in-process: task overhead would dominate
@@ -172,8 +173,7 @@ def embed_texts_ray(session: RaySession, encoder: Encoder, texts: Sequence[str],
     arrives (rows, vectors, token counts, worker pid)."""
     m = encoder.manifest
     prefix = encoder.prefix(kind)
-    cache = None if cache_dir is None else EmbeddingCache(
-        cache_dir, EmbeddingCache.namespace(encoder.sha256, prefix, m.max_length, m.pooling, m.normalize))
+    cache = None if cache_dir is None else encoder_cache(encoder, kind, cache_dir)
     keys = [text_key(prefix + t) for t in texts]
     dim = int(m.dim or 0)
     n_tokens = np.full(len(texts), -1, np.int64)

@@ -10,6 +10,14 @@ from .cache import EmbeddingCache, text_key
 from .encoder import EncodeStats, Encoder, Kind
 
 
+def encoder_cache(encoder: Encoder, kind: Kind, cache_dir: Path) -> EmbeddingCache:
+    """The cache of one model's vectors of one kind: keyed by graph, tokenizer and the manifest's text handling."""
+    m = encoder.manifest
+    return EmbeddingCache(cache_dir, EmbeddingCache.namespace(encoder.sha256, encoder.prefix(kind), m.max_length,
+                                                              m.pooling, m.normalize,
+                                                              tokenizer_sha256=m.files[m.tokenizer]))
+
+
 def embed_texts(encoder: Encoder, texts: Sequence[str], kind: Kind = "passage",
                 cache_dir: Path | None = None, batch_size: int = 32,
                 progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, EncodeStats]:
@@ -18,10 +26,8 @@ def embed_texts(encoder: Encoder, texts: Sequence[str], kind: Kind = "passage",
     if cache_dir is None:
         ids, stats = encoder.tokenize(texts, kind)
         return encoder.embed_ids(ids, batch_size, progress), stats
-    m = encoder.manifest
     prefix = encoder.prefix(kind)
-    cache = EmbeddingCache(cache_dir, EmbeddingCache.namespace(encoder.sha256, prefix, m.max_length, m.pooling,
-                                                               m.normalize, tokenizer_sha256=m.files[m.tokenizer]))
+    cache = encoder_cache(encoder, kind, cache_dir)
     keys = [text_key(prefix + t) for t in texts]
     hit, cached = cache.lookup(keys)
     n_tokens = cache.token_counts(keys)
