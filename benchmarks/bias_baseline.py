@@ -32,6 +32,7 @@ from clbias.io import write_text_atomic  # noqa: E402
 from clbias.metrics import get_metric, stats  # noqa: E402
 from clbias.model_paths import resolve_model  # noqa: E402
 from clbias.report.model import Report, ScenarioResult  # noqa: E402
+from clbias.report.verdict import judge  # noqa: E402
 from clbias.runtime.cache import cache_root, default_cache_dir  # noqa: E402
 from clbias.runtime.encoder import Encoder  # noqa: E402
 
@@ -101,29 +102,24 @@ class Views:
 
 
 def preference(views: Views, lang: str, model: str) -> tuple[str, str]:
-    """Which language the model prefers for X queries in Multi, and the evidence: the twin preference rate's
-    CI against 50 first; EIR minus its neutral value (paired over the same queries) where twin pairs are absent."""
+    """Which language the model prefers for X queries in Multi, by the report's own verdict rule
+    (`clbias.report.verdict.judge`: twin preference CI vs 50, else EIR's CI vs its neutral value), with
+    EIR minus its neutral value, paired over the same queries, as further evidence."""
     s = views.multi(lang, lang)
     if s is None:
         return "–", "no Multi scenario"
     scores = s.by_model[model]
-    pref, ci = scores.metrics.get("twin_pref"), scores.ci.get("twin_pref")
+    leaning, evidence = judge(scores.metrics, scores.ci)
     eir, neutral = per_query(s, model, "eir"), per_query(s, model, "eir_neutral")
     excess = stats.paired_comparison(eir, neutral, "eir", n_resamples=BOOTSTRAP, seed=0)
     excess_text = "–" if excess is None else f"{excess.difference:+.1f} [{excess.low:+.1f}, {excess.high:+.1f}]"
-    if pref is not None and ci is not None:
-        if ci[0] > 50:
-            return "English", f"twin preference {fmt(pref, ci)} > 50; EIR − neutral {excess_text}"
-        if ci[1] < 50:
-            return "own language", f"twin preference {fmt(pref, ci)} < 50; EIR − neutral {excess_text}"
-        return "neutral", f"twin preference {fmt(pref, ci)} includes 50; EIR − neutral {excess_text}"
-    if excess is not None:
-        if excess.low > 0:
-            return "English", f"EIR − neutral {excess_text} > 0"
-        if excess.high < 0:
-            return "own language", f"EIR − neutral {excess_text} < 0"
-        return "neutral", f"EIR − neutral {excess_text} includes 0"
-    return "–", "neither twin pairs nor EIR apply"
+    if evidence is None:
+        return "–", "neither twin pairs nor EIR apply"
+    label = {"english": "English", "own": "own language", "neutral": "neutral"}[leaning]
+    shown = fmt(evidence.value, list(evidence.ci) if evidence.ci else None)
+    relation = {"english": ">", "own": "<", "neutral": "includes"}[leaning]
+    name = "twin preference" if evidence.metric == "twin_pref" else "EIR"
+    return label, f"{name} {shown} {relation} {evidence.reference_name}; EIR − neutral {excess_text}"
 
 
 def picture_table(views: Views, langs: list[str], model: str, parallel_by_lang: dict[str, str]) -> list[str]:
