@@ -62,6 +62,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="embed each step's distinct texts once, in length-sorted chunks (default: on)")
     speed.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     speed.add_argument("--compile", action="store_true", help="torch.compile the model (pays only on long runs)")
+    val = p.add_argument_group("validation")
+    val.add_argument("--val-data", type=Path, help="validation triplets (no unit shared with --data; "
+                                                  "`clbias train data --val-units N --val-out FILE`)")
+    val.add_argument("--val-every", type=int, default=0,
+                     help="measure validation Multi Max@R_norm and Mono nDCG@10 every N steps (and at the "
+                          "start and end); recorded in OUT/clbias.json")
     p.add_argument("--query-prefix", help="override the base manifest's query prefix")
     p.add_argument("--passage-prefix", help="override the base manifest's passage prefix")
     p.set_defaults(run=run)
@@ -77,6 +83,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                    "(evaluated as untrained languages)")
     d.add_argument("--n", type=int, default=DEFAULT_N, help="number of triplets")
     d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--val-units", type=int, help="units whose triplets go to --val-out instead of --out "
+                                                 "(a validation split for `clbias train --val-data`)")
+    d.add_argument("--val-out", type=Path, help="validation triplets file (with --val-units)")
     d.set_defaults(run=run_data)
 
 
@@ -115,6 +124,11 @@ class TrainProgress:
             text = " ".join(f"{k} {v:.4f}" for k, v in losses.items())
             self._progress.update(self._task, completed=step, losses=text)
 
+    def validated(self, step: int, values: dict[str, float]) -> None:
+        text = ", ".join(f"{k.removeprefix('val_')} {v:.2f}" for k, v in values.items())
+        (self._progress.console if self._progress is not None else self.console).print(
+            f"validation at step {step}: {text}")
+
     def finish(self) -> None:
         if self._progress is not None:
             self._progress.stop()
@@ -147,7 +161,8 @@ def run(args: argparse.Namespace) -> int:
                          f"(benchmarks/results/train-speed.md)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = train(args.data, args.out, base, config, resume=args.resume, progress=progress)
+        result = train(args.data, args.out, base, config, resume=args.resume, progress=progress,
+                       val_data=args.val_data, val_every=args.val_every)
     if result.step == result.resumed_from:
         console.print(f"{args.out}: already complete at step {result.step}/{result.total_steps}")
         return 0
@@ -174,13 +189,28 @@ def _oversubscribed() -> tuple[float, int] | None:
 
 
 def run_data(args: argparse.Namespace) -> int:
-    from ..train.data import build_triplets, write_triplets
+    from ..train.data import build_triplets, split_validation, write_triplets
 
+    if (args.val_units is None) != (args.val_out is None):
+        raise InputError("--val-units and --val-out go together", field="val_out" if args.val_out is None else "val_units")
+    if args.val_out is not None and args.val_out.resolve() == args.out.resolve():
+        raise InputError("must differ from --out", args.val_out, field="val_out")
     langs = [lang.strip() for lang in args.langs.split(",") if lang.strip()] if args.langs else None
     held = [lang.strip() for lang in args.hold_out.split(",") if lang.strip()]
     triplets, summary = build_triplets(args.source, args.split, langs, args.n, args.seed, hold_out=held)
-    write_triplets(args.out, triplets)
     console = Console(stderr=True)
+    if args.val_units is not None:
+        triplets, val = split_validation(triplets, args.val_units, args.seed)
+        write_triplets(args.val_out, val)
+        console.print(f"wrote {args.val_out}: {len(val)} validation triplets from {args.val_units} units")
+        summary["written"] = len(triplets)
+        counts: dict[str, int] = {}
+        for t in triplets:
+            counts[t["lang"]] = counts.get(t["lang"], 0) + 1
+        summary["per_lang"] = {lang: counts.get(lang, 0) for lang in summary["per_lang"]}
+        summary["distinct_units"] = len({t["parallel_id"] for t in triplets})
+        summary["with_q_tgt"] = sum(1 for t in triplets if "q_tgt" in t)
+    write_triplets(args.out, triplets)
     per_lang = ", ".join(f"{lang} {count}" for lang, count in summary["per_lang"].items())
     console.print(f"wrote {args.out}: {summary['written']} triplets from {summary['distinct_units']} units ({per_lang}); "
                   f"{summary['with_q_tgt']} with a target query"

@@ -315,5 +315,19 @@ def _next_unit(order: list[Unit], position: dict[str, int], lang: str, used: set
     return deferred.pop(0) if deferred else None
 
 
+def split_validation(triplets: list[dict[str, str]], units: int, seed: int
+                     ) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """(training, validation): the triplets of `units` seeded-random units (by parallel_id, so no unit is
+    on both sides) go to validation; file order is kept on both sides."""
+    ids = list(dict.fromkeys(t["parallel_id"] for t in triplets))
+    if units < 1 or units >= len(ids):
+        raise InputError(f"must be between 1 and {len(ids) - 1} (the triplets come from {len(ids)} units), "
+                         f"got {units}", field="val_units")
+    chosen = set(np.random.default_rng([seed, 1]).choice(len(ids), size=units, replace=False).tolist())
+    val_ids = {ids[i] for i in chosen}
+    return ([t for t in triplets if t["parallel_id"] not in val_ids],
+            [t for t in triplets if t["parallel_id"] in val_ids])
+
+
 def write_triplets(out: str | Path, triplets: Iterable[dict[str, str]]) -> None:
     write_text_atomic(out, "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in triplets))

@@ -23,6 +23,7 @@ from .config import JSD_ONLY_WARNING, TrainConfig
 from .data import Triplet, check_tokenizable, read_triplets, sha256_text_file
 from .embedding import Embedder, FrozenEmbeddings
 from .terms import BatchLoss, Encoded, mine, planned_rows
+from .validation import Validation, check_disjoint
 
 MINE_POOL = 2048  # English passages searched for hard negatives (one per distinct passage, seeded sample)
 
@@ -34,6 +35,7 @@ class StepProgress(Protocol):
     def start(self, total: int, done: int) -> None: ...
     def step(self, step: int, losses: dict[str, float]) -> None: ...
     def finish(self) -> None: ...
+    def validated(self, step: int, values: dict[str, float]) -> None: ...
 
 
 @dataclass
@@ -48,6 +50,7 @@ class TrainResult:
     seconds_per_step: float | None = None
     tokens_per_second: float | None = None  # real (non-padding) tokens through forward + backward
     padding_share: float | None = None  # share of forwarded tokens that were padding
+    validation: list[dict[str, float]] = field(default_factory=list)  # {"step", metric: value}, step 0 = base
 
 
 def plan_steps(n: int, config: TrainConfig) -> int:
@@ -61,11 +64,15 @@ def plan_steps(n: int, config: TrainConfig) -> int:
 
 
 def train(data: str | Path, out: str | Path, base: BaseModel, config: TrainConfig | None = None, *,
-          resume: bool = False, progress: StepProgress | None = None) -> TrainResult:
+          resume: bool = False, progress: StepProgress | None = None, val_data: str | Path | None = None,
+          val_every: int = 0) -> TrainResult:
     """Train `base` on the triplets in `data`, writing checkpoints to `out` every `save_every` steps.
 
     Refuses to touch an existing checkpoint unless `resume`; with `resume`, continues from its step with
     its optimiser, scheduler and RNG state, and refuses settings or data that differ from the saved ones.
+    With `val_data` (triplets sharing no unit with `data`), measures validation retrieval before the first
+    step, every `val_every` steps and at the end (validation.py); it reads no random numbers, so the
+    training itself is unchanged by it.
     """
     config = config or TrainConfig()
     if config.loss == "jsd":
@@ -75,6 +82,7 @@ def train(data: str | Path, out: str | Path, base: BaseModel, config: TrainConfi
     check_tokenizable(triplets, base.tokenizer_file, data)
     if config.query_weight > 0 and not any(t.q_tgt is not None for t in triplets):
         raise InputError("--query-weight needs target queries (field q_tgt), and no triplet has one", data)
+    val_triplets = _validation_triplets(val_data, val_every, triplets, base)
     _check_layers(base, config)
     data_sha = sha256_text_file(data)
     total = plan_steps(len(triplets), config)
@@ -113,6 +121,16 @@ def train(data: str | Path, out: str | Path, base: BaseModel, config: TrainConfi
     torch.set_rng_state(rng_after_setup)
     embedder = Embedder(_maybe_compiled(model, config), encoded.pad_id, device, base.pooling, config.bucket)
     batch_loss = BatchLoss(embedder, encoded, config, frozen, hard)
+    validation = None
+    if val_triplets is not None:
+        validation = Validation(encode_triplets(val_triplets, base, config.max_length), val_every)
+        val_embedder = Embedder(model, encoded.pad_id, device, base.pooling, bucket=True)
+        history = [row for row in note.get("validation", []) if row["step"] <= start]
+        if not history:
+            history = [{"step": start, **validation.measure(val_embedder)}]
+        note["validation"] = history
+        if progress:
+            _report_validation(progress, history[-1])
     if progress:
         progress.start(total, start)
     model.train()
@@ -131,6 +149,10 @@ def train(data: str | Path, out: str | Path, base: BaseModel, config: TrainConfi
                         "lr": scheduler.get_last_lr()[0]})
             if progress:
                 progress.step(step + 1, parts)
+            if validation is not None and validation.due(step + 1, total):
+                note["validation"].append({"step": step + 1, **validation.measure(val_embedder)})
+                if progress:
+                    _report_validation(progress, note["validation"][-1])
             if (step + 1) % config.save_every == 0 or step + 1 == total:
                 note.update(step=step + 1, total_steps=total, complete=step + 1 == total)
                 saved = _state(step + 1, optimizer, scheduler, device)
@@ -147,7 +169,28 @@ def train(data: str | Path, out: str | Path, base: BaseModel, config: TrainConfi
     result.seconds_per_step = elapsed / done if done else None
     result.tokens_per_second = embedder.tokens / elapsed if elapsed else None
     result.padding_share = 1 - embedder.tokens / embedder.padded if embedder.padded else None
+    result.validation = list(note.get("validation", []))
     return result
+
+
+def _validation_triplets(val_data: str | Path | None, val_every: int, triplets: Sequence[Triplet],
+                         base: BaseModel) -> list[Triplet] | None:
+    if val_data is None:
+        if val_every:
+            raise InputError("--val-every needs --val-data", field="val_every")
+        return None
+    if val_every < 0:
+        raise InputError(f"must be >= 0, got {val_every}", field="val_every")
+    val = read_triplets(val_data)
+    check_tokenizable(val, base.tokenizer_file, val_data)
+    check_disjoint(triplets, val, val_data)
+    return val
+
+
+def _report_validation(progress: StepProgress, row: dict[str, float]) -> None:
+    report = getattr(progress, "validated", None)
+    if report is not None:
+        report(int(row["step"]), {k: v for k, v in row.items() if k != "step"})
 
 
 def _check_layers(base: BaseModel, config: TrainConfig) -> None:
