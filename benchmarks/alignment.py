@@ -16,6 +16,7 @@ Pipeline (every step is the public CLI, so the commands in the results file repr
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import shlex
@@ -109,6 +110,22 @@ def tables(report: dict, title: str, trained: list[str]) -> list[str]:
     return lines
 
 
+def validation_table(curves: dict[str, list[dict]], val_file: Path) -> list[str]:
+    """Multi Max@R_norm and Mono nDCG@10 on the validation units, per checkpoint (step 0 = the base)."""
+    n = sum(1 for line in val_file.open(encoding="utf-8") if line.strip()) if val_file.is_file() else 0
+    steps = sorted({row["step"] for rows in curves.values() for row in rows})
+    lines = ["## Validation curve (training units kept out of the triplets)", "",
+             f"{n} validation triplets (`clbias train --val-data`, validation.py): Multi Max@R_norm / Mono-Same "
+             "nDCG@10 over English and target queries, per checkpoint; step 0 is the base model.", "",
+             "| variant | " + " | ".join(f"step {s}" for s in steps) + " |", "|---|" + "---|" * len(steps)]
+    for name, rows in curves.items():
+        by_step = {row["step"]: row for row in rows}
+        cells = [f"{by_step[s]['val_multi_max_r_norm']:.1f} / {by_step[s]['val_mono_ndcg@10']:.1f}"
+                 if s in by_step else "–" for s in steps]
+        lines.append(f"| {slug(name)} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--work", type=Path, default=Path.home() / ".cache" / "clbias" / "alignment")
@@ -128,6 +145,12 @@ def main() -> None:
         REPO / "exported" / "multilingual-e5-small", Path("/work/main/exported/multilingual-e5-small")))
     ap.add_argument("--no-shift", action="store_true", help="skip the training-free shift")
     ap.add_argument("--no-udhr", action="store_true", help="skip the UDHR (other domain) audit")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="variants trained at once, each with cores/jobs torch threads (on a 2-core machine two "
+                         "1-thread runs beat one 2-thread run: benchmarks/results/train-speed.md)")
+    ap.add_argument("--val-units", type=int, default=0,
+                    help="units of the training split kept for a validation curve (with --probe)")
+    ap.add_argument("--val-every", type=int, default=25, help="validation every N steps (with --val-units)")
     args = ap.parse_args()
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
@@ -151,24 +174,35 @@ def main() -> None:
         run([clbias, "models", "build"], log, {**env, "CLBIAS_EXPORTED": str(REPO / "exported")})
     link_model(base_src, work / "exported" / "multilingual-e5-small")
     triplets = work / "triplets.jsonl"
+    val_triplets = work / "triplets.val.jsonl"
+    val_args = ["--val-units", str(args.val_units), "--val-out", str(val_triplets)] if args.val_units else []
     run([clbias, "train", "data", "--from", str(quran), *langs_args, "--n", "2800",
-         "--seed", "0", "--out", str(triplets)], log, env)
+         "--seed", "0", *val_args, "--out", str(triplets)], log, env)
     if args.probe:  # languages of the triplets: the trained ones
         trained_langs = sorted({json.loads(line)["lang"] for line in triplets.open(encoding="utf-8")})
-    train_seconds = {}
-    for loss, flags in variants.items():
-        out = work / "models" / slug(loss)
-        if not (work / "exported" / slug(loss) / "clbias.json").is_file():
-            if out.exists():
-                import shutil
+    train_seconds: dict[str, float] = {}
+    threads = ["--threads", str(max(1, (os.cpu_count() or 1) // args.jobs))] if args.jobs > 1 else []
+    val_flags = ["--val-data", str(val_triplets), "--val-every", str(args.val_every)] if args.val_units else []
 
-                shutil.rmtree(out)
-            train_seconds[loss] = run(
-                [clbias, "train", "--base", str(args.base_hf), "--query-prefix", "query: ",
-                 "--passage-prefix", "passage: ", "--data", str(triplets), "--out", str(out), *flags,
-                 "--steps", str(args.steps), "--batch-size", str(args.batch_size), "--lr", str(args.lr),
-                 "--max-length", str(args.max_length), "--seed", "0", "--save-every", str(args.steps)], log, env)
-            run([clbias, "export", str(out), "--name", slug(loss)], log, env)
+    def train_and_export(loss: str, flags: list[str]) -> None:
+        out = work / "models" / slug(loss)
+        if (work / "exported" / slug(loss) / "clbias.json").is_file():
+            return
+        if out.exists():
+            import shutil
+
+            shutil.rmtree(out)
+        train_seconds[loss] = run(
+            [clbias, "train", "--base", str(args.base_hf), "--query-prefix", "query: ",
+             "--passage-prefix", "passage: ", "--data", str(triplets), "--out", str(out), *flags,
+             "--steps", str(args.steps), "--batch-size", str(args.batch_size), "--lr", str(args.lr),
+             "--max-length", str(args.max_length), "--seed", "0", "--save-every", str(args.steps), *threads,
+             *val_flags], log, env)
+        run([clbias, "export", str(out), "--name", slug(loss)], log, env)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for future in [pool.submit(train_and_export, loss, flags) for loss, flags in variants.items()]:
+            future.result()
     if not args.no_shift:
         run([clbias, "shift", "fit", "--model", "multilingual-e5-small", "--pairs", str(quran / "train.jsonl"),
              "--langs", ",".join(trained_langs)], log, env)
@@ -199,6 +233,10 @@ def main() -> None:
              *([] if args.no_shift else ["Shift: per-language mean offset fitted on the same training units."]),
              "Cells: value [95% bootstrap CI]; Δ = model − base with paired bootstrap CI, * = sign-flip p < 0.05.",
              "Evaluation units are disjoint from training units by parallel_id (enforced by the triplet builder).", ""]
+    curves = {name: (json.loads((work / "models" / slug(name) / "clbias.json").read_text()).get("validation") or [])
+              for name in variants if (work / "models" / slug(name) / "clbias.json").is_file()}
+    if any(curves.values()):
+        lines += validation_table(curves, val_triplets)
     probe_title = "Quran" if not args.probe else args.probe.name
     lines += tables(reports["quran"], f"{probe_title}, held-out units (same domain)", trained_langs)
     if "udhr" in reports:
