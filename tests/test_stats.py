@@ -163,3 +163,22 @@ def test_language_gap_edge_cases() -> None:
     assert language_gap(np.array([1.0]), np.array([np.nan])) is None
     with pytest.raises(ValueError):
         language_gap(np.zeros(2), np.zeros(3), paired=True)
+
+
+def test_summarize_gives_each_metric_its_own_bootstrap_interval():
+    """summarize shares resamples between metrics of equal size (one product); each interval must still be
+    the one bootstrap_ci gives that metric alone, NaN rows and large samples included."""
+    rng = np.random.default_rng(3)
+    per_query = {"a": rng.normal(size=40), "b": rng.exponential(size=40), "c": rng.normal(size=40),
+                 "none": np.full(40, np.nan), "big": rng.normal(size=5000)}
+    per_query["c"][[1, 5, 9]] = np.nan
+    per_query["b"][::4] = 0.0
+    out = summarize(per_query, n_resamples=1000, seed=5)
+    assert list(out) == list(per_query) and out["none"] is None
+    for name in ("a", "b", "c", "big"):
+        ref = bootstrap_ci(per_query[name], n_resamples=1000, seed=5)
+        got = out[name]
+        assert got.n == ref.n and got.confidence == ref.confidence
+        assert got.mean == pytest.approx(ref.mean, abs=1e-12)
+        assert got.low == pytest.approx(ref.low, abs=1e-9) and got.high == pytest.approx(ref.high, abs=1e-9)
+    assert out["c"].n == 37

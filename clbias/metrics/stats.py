@@ -145,9 +145,39 @@ def bootstrap_ci(values: np.ndarray, *, confidence: float = DEFAULT_CONFIDENCE,
 
 def summarize(per_query: Mapping[str, np.ndarray], *, confidence: float = DEFAULT_CONFIDENCE,
               n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> dict[str, Estimate | None]:
-    """`bootstrap_ci` for every metric of an `evaluate` result."""
-    return {name: bootstrap_ci(values, confidence=confidence, n_resamples=n_resamples, seed=seed)
-            for name, values in per_query.items()}
+    """`bootstrap_ci` for every metric of an `evaluate` result, the same draws and intervals (up to float
+    rounding of the sums). Metrics with the same number of applicable queries share their resamples, so
+    their bootstrap means are one product: (how often each query is drawn in each resample) x values."""
+    samples = {name: _applicable(values) for name, values in per_query.items()}
+    out: dict[str, Estimate | None] = {}
+    by_size: dict[int, list[str]] = {}
+    for name, sample in samples.items():
+        if sample.size == 0:
+            out[name] = None
+        elif sample.size * n_resamples > _MAX_RESAMPLE_CELLS:
+            out[name] = bootstrap_ci(sample, confidence=confidence, n_resamples=n_resamples, seed=seed)
+        else:
+            by_size.setdefault(sample.size, []).append(name)
+    for n, names in by_size.items():
+        values = np.stack([samples[name] for name in names], axis=1)
+        means = _draw_counts(n, n_resamples, seed) @ values / n
+        tail = (1.0 - confidence) / 2.0
+        if not 0.0 < confidence < 1.0:
+            raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+        low, high = np.quantile(means, [tail, 1.0 - tail], axis=0)
+        for j, name in enumerate(names):
+            out[name] = Estimate(float(values[:, j].mean()), float(low[j]), float(high[j]), n, confidence)
+    return {name: out[name] for name in per_query}
+
+
+@lru_cache(maxsize=8)
+def _draw_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:
+    """[n_resamples, n]: how often each of n queries is drawn in each of `_seeded_resamples`' resamples."""
+    rows = np.concatenate(_seeded_resamples(n, n_resamples, seed)).astype(np.int64)
+    flat = (np.arange(n_resamples, dtype=np.int64)[:, None] * n + rows).ravel()
+    counts = np.bincount(flat, minlength=n_resamples * n).reshape(n_resamples, n).astype(np.float64)
+    counts.flags.writeable = False
+    return counts
 
 
 def _sign_flip_p_value(differences: np.ndarray, n_resamples: int, rng: np.random.Generator) -> float:
