@@ -95,6 +95,41 @@ def language_note(label: str, manifest: Manifest, langs: Iterable[str]) -> str |
             f"source states ({', '.join(sorted(stated))}); its numbers there measure an untrained language")
 
 
+def _stat_key(file: Path) -> dict[str, int]:
+    st = file.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "ino": st.st_ino,
+            "dev": st.st_dev}
+
+
+def verified_sha256(file: Path) -> str:
+    """sha256 of `file`, remembered per file identity (device, inode, size, mtime and ctime, which any
+    write changes and no tool can set back) under $CLBIAS_CACHE/hashes: an audit re-run does not re-read
+    a 470 MB graph. An unwritable cache only means hashing again next time."""
+    import hashlib
+
+    from .cache import cache_root
+
+    resolved = file.resolve()
+    record = cache_root() / "hashes" / (hashlib.sha256(str(resolved).encode()).hexdigest()[:32] + ".json")
+    key = _stat_key(resolved)
+    try:
+        import json
+
+        saved = json.loads(record.read_text(encoding="utf-8"))
+        if isinstance(saved, dict) and saved.get("path") == str(resolved) and saved.get("stat") == key \
+                and isinstance(saved.get("sha256"), str):
+            return saved["sha256"]
+    except (OSError, ValueError):
+        pass
+    digest = sha256_file(resolved)
+    if _stat_key(resolved) == key:  # not written to while it was read
+        try:
+            write_json_atomic(record, {"path": str(resolved), "stat": key, "sha256": digest})
+        except OSError:
+            pass
+    return digest
+
+
 def load_manifest(directory: str | Path, verify: bool = True) -> Manifest:
     """Read `clbias.json` from a model directory; with `verify`, check every listed file's sha256."""
     directory = Path(directory)
@@ -113,7 +148,7 @@ def load_manifest(directory: str | Path, verify: bool = True) -> Manifest:
             file = directory / name
             if not file.is_file():
                 raise ModelError(f"{path}: field 'files': {name} is missing from {directory}")
-            actual = sha256_file(file)
+            actual = verified_sha256(file)
             if actual != expected:
                 raise ModelError(f"{file}: sha256 {actual[:12]}… does not match the manifest ({expected[:12]}…)")
     return manifest
