@@ -203,11 +203,28 @@ def _count_by_lang(langs: Sequence[str], truncated: np.ndarray) -> dict[str, int
     return {lang: counts.get(lang, 0) for lang in sorted(set(langs))}
 
 
+class PoolCache:
+    """One PoolInfo per distinct pool of an audit: scenarios that search the same documents (English and X
+    queries on one pool, every model) share it, and with it its per-pool tables (languages, twins, codes)."""
+
+    def __init__(self, corpus: Corpus) -> None:
+        self.ids, self.langs, self.pids = corpus.doc_arrays()
+        self._pools: dict[bytes, PoolInfo] = {}
+
+    def get(self, docs: np.ndarray) -> PoolInfo:
+        key = np.ascontiguousarray(docs, dtype=np.int64).tobytes()
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = PoolInfo(doc_ids=self.ids[docs], langs=self.langs[docs], parallel_ids=self.pids[docs])
+            self._pools[key] = pool
+        return pool
+
+
 def score_scenario(corpus: Corpus, scenario: Scenario, embedded: EmbeddedCorpus, settings: AuditSettings,
-                   names: list[str], session: Any = None) -> tuple[ModelScores, dict[str, Any]]:
+                   names: list[str], session: Any = None, pools: PoolCache | None = None
+                   ) -> tuple[ModelScores, dict[str, Any]]:
     """`session`: a running Ray engine session; exact scoring of large pools then runs as Ray tasks."""
-    ids, langs, pids = corpus.doc_arrays()
-    pool = PoolInfo(doc_ids=ids[scenario.pool], langs=langs[scenario.pool], parallel_ids=pids[scenario.pool])
+    pool = (pools or PoolCache(corpus)).get(scenario.pool)
     queries = [corpus.queries[i] for i in scenario.queries]
     if session is not None and choose_index(settings.index, pool.size) == "exact":
         from .engine.ray_engine import retrieve_ray
@@ -359,10 +376,11 @@ def _audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings,
     results: list[ScenarioResult] = []
     index_info: dict[str, Any] = {"kind": None, "params": {}, "recall_vs_exact": None}
     recalls: list[float] = []
+    pools = PoolCache(corpus)
     for scenario in scenarios:
         by_model: dict[str, ModelScores] = {}
         for name, emb in zip(model_names, embedded):
-            scores, index = score_scenario(corpus, scenario, emb, settings, metric_names, session)
+            scores, index = score_scenario(corpus, scenario, emb, settings, metric_names, session, pools)
             by_model[name] = scores
             index_info = {"kind": index["kind"], "params": index["params"], "recall_vs_exact": None}
             if index["recall_vs_exact"] is not None:
@@ -380,7 +398,7 @@ def _audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings,
         index_info["recall_vs_exact"] = _round(float(np.mean(recalls)))
     neighbours = None
     if neighbours_only:
-        _, langs, _ = corpus.doc_arrays()
+        langs = pools.langs
         neighbours = neighbour_mix(embedded[0].docs, langs, settings.k)
     elif not scenarios:
         notes.append("no scenario has judged queries: ranking metrics need queries and qrels")

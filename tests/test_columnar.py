@@ -226,3 +226,17 @@ def test_language_gaps_from_kept_draws_equal_fresh_draws(paired: bool) -> None:
         e = english[~np.isnan(english)]
         samples = stats._bootstrap_means(e, 500, fresh) - stats._bootstrap_means(other, 500, fresh)
     assert (gap.low, gap.high) == stats._percentile_interval(samples, 0.95)
+
+
+@pytest.mark.parametrize("packed_limit", [0, 2 ** 62])
+def test_twin_preference_dedupes_pairs_the_same_with_packed_keys_or_lexsort(
+        packed_limit: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large pools fall back from one packed int64 key per (query, English doc, native doc) to a lexsort."""
+    from clbias.metrics import columnar
+
+    monkeypatch.setattr(columnar, "_PACKED_KEY_LIMIT", packed_limit)
+    pool, docs, queries, qlangs, relevant = random_case(3)
+    scores = queries @ docs.T
+    runs = [query_run_from_scores(f"q{i}", qlangs[i], scores[i], relevant[i], pool, depth=20)
+            for i in range(len(queries))]
+    assert_same_metrics(runs, pool, ["twin_pref"])

@@ -198,3 +198,16 @@ def test_hnsw_head_is_close_to_exact_and_deep_quantities_are_identical(with_excl
         np.testing.assert_array_equal(a.relevant_scores, e.relevant_scores)
         assert len(a.top) == depth and len(set(a.top.tolist())) == depth and not np.isin(a.top, ex).any()
         np.testing.assert_allclose(a.top_scores, docs[a.top] @ query, atol=1e-5)
+
+
+@pytest.mark.parametrize("sort_targets", [1, 10_000])
+@pytest.mark.parametrize("row_count_width", [1, 10_000])
+def test_deep_ranks_by_sorted_rows_or_by_counting_match_brute_force(
+        sort_targets: int, row_count_width: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows with many targets are sorted once and searched; rows with few are counted: both give the
+    reference ranks, ties (integer vectors) included."""
+    monkeypatch.setattr(retrieval, "_SORT_TARGETS", sort_targets)
+    monkeypatch.setattr(retrieval, "_ROW_COUNT_WIDTH", row_count_width)
+    case = random_case(np.random.default_rng(77), n_docs=90, n_queries=31)
+    expected = brute_force(case["queries"], case["docs"], case["langs"], case["relevant"], case["excluded"], 5)
+    assert_matches(run_case(case, depth=5, index="exact", chunk=8).runs, expected, case)

@@ -296,6 +296,9 @@ class _CellIndex:
         return self.sorted[pos] == probe, self.order[pos]
 
 
+_PACKED_KEY_LIMIT = 2 ** 62  # (query, doc, doc) cells packed in one int64 while they fit
+
+
 def twin_preference(c: ColumnarRuns, pool: PoolInfo) -> np.ndarray:
     out = np.full(c.size, NAN)
     head, head_len = c.head, c.head_len
@@ -334,7 +337,11 @@ def twin_preference(c: ColumnarRuns, pool: PoolInfo) -> np.ndarray:
     pq, pdoc, pen, twin = pq[~twin_rel], pdoc[~twin_rel], pen[~twin_rel], twin[~twin_rel]
     en_doc = np.where(pen, pdoc, twin)
     native_doc = np.where(pen, twin, pdoc)
-    if pq.size:
+    if pq.size and (c.size + 1) * width * width < _PACKED_KEY_LIMIT:  # distinct (query, English doc, native doc)
+        cell = np.unique((pq.astype(np.int64) * width + en_doc) * width + native_doc)  # one int64 sort
+        pq, rest = np.divmod(cell, width * width)
+        en_doc, native_doc = np.divmod(rest, width)
+    elif pq.size:
         order = np.lexsort((native_doc, en_doc, pq))
         pq, en_doc, native_doc = pq[order], en_doc[order], native_doc[order]
         first = np.ones(pq.size, bool)
