@@ -11,10 +11,11 @@ Per-query values are written by default (`clbias compare` and the per-query plot
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
 REPORT_SCHEMA = "clbias.audit/1"
+_ATOMIC = (float, int, str, bool, type(None))
 HEADLINE_METRICS = ("max_r", "max_r_norm", "complete@10", "ndcg@10", "recall@10", "mrr@10", "eir", "eir_neutral",
                     "twin_pref", "en_exposure@10")
 DETAIL_METRICS = ("top1_rel_same", "top1_rel_en", "top1_rel_other", "top1_irr_same", "top1_irr_en",
@@ -105,18 +106,10 @@ class Report:
         return self.models[0]
 
     def to_json(self, per_query: bool = True) -> dict[str, Any]:
-        # Rankings (`run`) are for TREC files; copying them through asdict would dominate a warm re-audit.
-        slim = replace(self, scenarios=[
-            replace(s, by_model={m: replace(sc, run=[], per_query=sc.per_query if per_query else {})
-                                 for m, sc in s.by_model.items()}) for s in self.scenarios])
-        data: dict[str, Any] = {"schema": self.schema, "model": asdict(self.model)}
-        body = asdict(slim)
+        # Rankings (`run`) are for TREC files, never in JSON.
+        data: dict[str, Any] = {"schema": self.schema, "model": _plain(self.model)}
+        body = _plain(self, skip={"run"} if per_query else {"run", "per_query"})
         body.pop("schema")
-        for scenario in body["scenarios"]:
-            for scores in scenario["by_model"].values():
-                scores.pop("run", None)
-                if not per_query:
-                    scores.pop("per_query", None)
         data.update(body)
         return data
 
@@ -156,3 +149,20 @@ def _scenario(data: dict[str, Any]) -> ScenarioResult:
     by_model = {name: _build(ModelScores, {**scores, "run": []}) for name, scores in data.get("by_model", {}).items()}
     comparisons = [_build(Comparison, c) for c in data.get("comparisons", [])]
     return _build(ScenarioResult, {**data, "by_model": by_model, "comparisons": comparisons})
+
+
+def _plain(obj: Any, skip: frozenset[str] | set[str] = frozenset()) -> Any:
+    """`dataclasses.asdict` for the report's types, with the fields named in `skip` left out wherever they
+    occur, and lists of plain values copied as lists instead of element by element (asdict deep-copies
+    each of the ~300k per-query floats of a large audit, which dominated a warm re-audit's rendering)."""
+    if hasattr(obj, "__dataclass_fields__"):
+        return {f.name: _plain(getattr(obj, f.name), skip) for f in fields(obj) if f.name not in skip}
+    if isinstance(obj, list):
+        if all(type(x) in _ATOMIC for x in obj):
+            return list(obj)
+        return [_plain(x, skip) for x in obj]
+    if isinstance(obj, tuple):
+        return [_plain(x, skip) for x in obj]
+    if isinstance(obj, dict):
+        return {k: _plain(v, skip) for k, v in obj.items()}
+    return obj

@@ -17,7 +17,31 @@ SCENARIO_KEYS = ("max_r", "max_r_norm", "complete@{k}", "ndcg@{k}", "recall@{k}"
 
 
 def to_json_text(report: Report, per_query: bool = True) -> str:
-    return json.dumps(report.to_json(per_query), indent=2, ensure_ascii=False) + "\n"
+    """Indented JSON, with each list of plain values (per-query values, query ids) on one line: readable,
+    and a large audit's ~300k per-query numbers are written by the C encoder instead of one line each."""
+    flat: list[str] = []
+
+    def mark(obj: object) -> object:
+        if isinstance(obj, dict):
+            return {k: mark(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            if len(obj) > _INLINE_LIST and all(isinstance(x, (str, int, float, bool)) or x is None for x in obj):
+                flat.append(json.dumps(obj, ensure_ascii=False))
+                return f"{_SLOT}{len(flat) - 1}{_SLOT}"
+            return [mark(x) for x in obj]
+        return obj
+
+    data = report.to_json(per_query)
+    text = json.dumps(mark(data), indent=2, ensure_ascii=False)
+    slots = [int(m.group(1)) for m in _SLOT_RE.finditer(text)]
+    if slots != list(range(len(flat))):  # a user string that looks like a slot: write it the plain way
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return _SLOT_RE.sub(lambda m: flat[int(m.group(1))], text) + "\n"
+
+
+_INLINE_LIST = 8
+_SLOT = "\x00clbias-list\x00"  # json.dumps writes NUL as \u0000, so a slot is a string no renderer writes
+_SLOT_RE = re.compile(r'"\\u0000clbias-list\\u0000(\d+)\\u0000clbias-list\\u0000"')
 
 
 def write_json(report: Report, path: str | Path, per_query: bool = True) -> None:
