@@ -116,6 +116,24 @@ def build_pool(data: Path, size: int, seed: int = 0):
     return pool, docs, qvecs, qlangs, relevant
 
 
+def mixed_docs(data: Path, size: int, seed: int = 0) -> np.ndarray:
+    """`size` distinct document vectors for the HNSW recall check: the real ones, then normalised random
+    mixtures w*x_i + (1 - w)*x_j of two real vectors (w uniform in [0, 1]). Unlike noisy replicas (~500
+    near-copies of each vector, among which no search can tell the exact top 10), mixtures spread over the
+    region the real vectors span; they are still synthetic, and are called so in the results."""
+    base = np.load(data / "docs.npy")
+    rng = np.random.default_rng(seed)
+    docs = np.empty((size, base.shape[1]), np.float32)
+    docs[:base.shape[0]] = base
+    for a in range(base.shape[0], size, 65536):
+        b = min(size, a + 65536)
+        i, j = rng.integers(0, base.shape[0], b - a), rng.integers(0, base.shape[0], b - a)
+        w = rng.random((b - a, 1), dtype=np.float32)
+        block = w * base[i] + (1 - w) * base[j]
+        docs[a:b] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return docs
+
+
 def child_score(data: Path, size: int) -> dict:
     from clbias import retrieval
     from clbias.audit import AuditSettings, scores_of
@@ -148,17 +166,20 @@ def child_score(data: Path, size: int) -> dict:
             "load": load_average()}
 
 
-def child_hnsw(data: Path, size: int, ef_construction: int, threads: int) -> dict:
+def child_hnsw(data: Path, size: int, ef_construction: int, threads: int, kind: str = "replicas") -> dict:
     from clbias import retrieval
     from clbias.search import HnswIndex, HnswParams
 
     pool, docs, qvecs, _, _ = build_pool(data, size)
+    if kind == "mixtures":
+        del pool
+        docs = mixed_docs(data, docs.shape[0])
     params = HnswParams(M=16, ef_construction=ef_construction, ef=200, build_threads=threads)
     t0 = time.perf_counter()
     graph = HnswIndex.build(docs, params)
     build_s = time.perf_counter() - t0
     out = {"size": docs.shape[0], "build_s": build_s, "M": params.M, "ef_construction": ef_construction,
-           "build_threads": threads}
+           "build_threads": threads, "pool": kind}
     rows = max(1, retrieval.MAX_CHUNK_CELLS // docs.shape[0])
     exact = np.concatenate([retrieval._exact_head(qvecs[a:a + rows] @ docs.T, 10) for a in range(0, len(qvecs), rows)])
     for ef in (100, 200, 400):
@@ -186,6 +207,11 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--hnsw", action="store_true", help="also build HNSW at the largest size (minutes)")
     parser.add_argument("--ef-construction", type=int, default=100)
+    parser.add_argument("--hnsw-pool", choices=["replicas", "mixtures"], default="replicas",
+                        help="vectors the graph is built on: the scoring pool's noisy replicas, or distinct "
+                             "mixtures of two real vectors (mixed_docs)")
+    parser.add_argument("--hnsw-only", action="store_true", help="skip the scoring curve (with --hnsw)")
+    parser.add_argument("--result", default="audit-scale", help="results file name (benchmarks/results/NAME.md)")
     parser.add_argument("--onnx", default="int8", choices=["int8", "fp32"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--child", choices=["score", "hnsw"], help=argparse.SUPPRESS)
@@ -196,7 +222,7 @@ def main() -> None:
         print(json.dumps(child_score(args.data, args.size)))
         return
     if args.child == "hnsw":
-        print(json.dumps(child_hnsw(args.data, args.size, args.ef_construction, args.threads)))
+        print(json.dumps(child_hnsw(args.data, args.size, args.ef_construction, args.threads, args.hnsw_pool)))
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     onnx = "model.int8.onnx" if args.onnx == "int8" else "model.onnx"
@@ -208,14 +234,15 @@ def main() -> None:
         base = base_data(data, onnx, args.threads)
         print(f"base: {base}", flush=True)
         results = []
-        for size in sizes:
+        for size in ([] if args.hnsw_only else sizes):
             r = run_child(["--child", "score", "--data", str(data), "--size", str(size)], timeout=900)
             print(r, flush=True)
             results.append(r)
         hnsw = None
         if args.hnsw:
             hnsw = run_child(["--child", "hnsw", "--data", str(data), "--size", str(sizes[-1]),
-                              "--ef-construction", str(args.ef_construction), "--threads", str(args.threads)],
+                              "--ef-construction", str(args.ef_construction), "--threads", str(args.threads),
+                              "--hnsw-pool", args.hnsw_pool],
                              timeout=1800)
             print(hnsw, flush=True)
     header = ["pool docs", "queries", "cells", "retrieve s", "metrics+CIs s", "total s", "CPU s", "ns/cell",
@@ -226,7 +253,7 @@ def main() -> None:
         rows.append([f"{r['size']:,}", r["queries"], f"{cells:,}", f"{r['retrieve_s']:.2f}", f"{r['metrics_ci_s']:.2f}",
                      f"{r['score_s']:.2f}", f"{r['score_cpu_s']:.1f}", f"{1e9 * r['score_s'] / cells:.1f}", f"{1e9 * r['gemm_s'] / cells:.1f}",
                      f"{100 * r['gemm_s'] / r['score_s']:.0f}%", f"{r['peak_rss_mb']:.0f}", r["load"].split()[0]])
-    body = (f"Base: {base['n_docs']:,} real en+zh document vectors and {base['n_queries']} real queries "
+    body = "" if not results else (f"Base: {base['n_docs']:,} real en+zh document vectors and {base['n_queries']} real queries "
             f"(embedding cache read in {base['embed_s']:.1f} s), replicated with noise sigma={SIGMA} to each size; "
             f"{N_QUERIES} queries. `total` = `retrieve` + `scores_of` (all {len(results) and 18} registry metrics, "
             f"1,000 bootstrap resamples), as an audit scores one scenario; BLAS = the bare matrix products of the "
@@ -235,13 +262,15 @@ def main() -> None:
     if hnsw:
         hrows = [[f"ef={ef}", f"{hnsw[f'ef{ef}']['recall@10']:.4f}", f"{hnsw[f'ef{ef}']['search_ms_per_query']:.2f}"]
                  for ef in (100, 200, 400)]
-        body += (f"\n\nHNSW at {hnsw['size']:,} documents: M={hnsw['M']}, ef_construction={hnsw['ef_construction']}, "
+        built_on = ("distinct normalised mixtures of two real vectors (mixed_docs)" if hnsw["pool"] == "mixtures"
+                    else "the noisy replicas above")
+        body += (f"\n\nHNSW at {hnsw['size']:,} documents ({built_on}): M={hnsw['M']}, ef_construction={hnsw['ef_construction']}, "
                  f"{hnsw['build_threads']} build threads: build {hnsw['build_s']:.0f} s "
                  f"({1000 * hnsw['build_s'] / hnsw['size']:.3f} ms/doc), peak RSS {hnsw['peak_rss_mb']:.0f} MB, "
                  f"load {hnsw['load']}. recall@10 of the graph's head against the exact head, "
                  f"{N_QUERIES} queries, 1 search thread:\n\n" + md_table(["ef", "recall@10", "ms/query"], hrows))
     print("\n" + text_table(header, rows))
-    path = write_result("audit-scale", "Scoring cost from 10k to 1M documents", env, body)
+    path = write_result(args.result, "Scoring cost from 10k to 1M documents", env, body)
     (path.with_suffix(".json")).write_text(json.dumps({"base": base, "scoring": results, "hnsw": hnsw}, indent=1))
     print(f"\nwrote {path.relative_to(ROOT)}")
 
