@@ -165,10 +165,11 @@ def main() -> None:
     langs_args = ["--hold-out", args.hold_out] if args.probe else ["--langs", ",".join(TRAIN_LANGS)]
     trained_langs = TRAIN_LANGS
     losses = [x for x in args.losses.split(",") if x]
-    variants = {loss: ["--loss", loss] for loss in losses}
+    # Every variant starts from the paper's weights, so its flags name all the terms it adds.
+    variants = {loss: ["--recipe", "paper", "--loss", loss] for loss in losses}
     for spec in args.variant:
         name, _, flags = spec.partition("=")
-        variants[name] = shlex.split(flags)
+        variants[name] = ["--recipe", "paper", *shlex.split(flags)]
     base_src = args.base_exported
     if not (base_src / "clbias.json").is_file():
         run([clbias, "models", "build"], log, {**env, "CLBIAS_EXPORTED": str(REPO / "exported")})

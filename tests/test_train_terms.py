@@ -364,3 +364,22 @@ def test_cli_suggests_one_thread_on_an_oversubscribed_cpu_only_once_training_sta
     assert main(args[:-4] + ["--out", str(tmp_path / "one"), "--steps", "1", "--batch-size", "4",
                              "--threads", "1"]) == 0
     assert "--threads 1 can" not in " ".join(capsys.readouterr().err.split())
+
+
+def test_recipe_sets_the_term_weights_and_a_weight_flag_overrides_it():
+    """`clbias train --recipe`: `paper` (default, the paper's loss) or `neutral` (alignment-manpages.md)."""
+    from clbias.cli import parser
+    from clbias.cli.train import config_from_args
+    from clbias.train.config import DEFAULT_RECIPE, RECIPES
+
+    base = ["train", "--base", "b", "--data", "d", "--out", "o"]
+
+    def weights(*extra: str) -> tuple[float, float, float, float]:
+        c = config_from_args(parser().parse_args(base + list(extra)))
+        return (c.mono_weight, c.distill_weight, c.query_weight, c.hard_weight)
+
+    assert DEFAULT_RECIPE == "paper" and weights() == weights("--recipe", "paper") == (0.0, 0.0, 0.0, 0.0)
+    assert weights("--recipe", "neutral") == (1.0, 1.0, 0.5, 0.0)
+    assert TrainConfig() == TrainConfig(**RECIPES["paper"])  # the library's own defaults stay the paper's
+    assert weights("--recipe", "paper", "--mono-weight", "0.5") == (0.5, 0.0, 0.0, 0.0)
+    assert weights("--recipe", "neutral", "--distill-weight", "0") == (1.0, 0.0, 0.5, 0.0)

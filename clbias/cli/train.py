@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..errors import ClbiasError, InputError
-from ..train.config import JSD_INPUTS, JSD_ONLY_WARNING, LOSSES, TrainConfig
+from ..train.config import DEFAULT_RECIPE, JSD_INPUTS, JSD_ONLY_WARNING, LOSSES, RECIPES, TrainConfig
 from ..train.data import DEFAULT_N
 
 DEFAULTS = TrainConfig()
@@ -42,16 +42,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save-every", type=int, default=DEFAULTS.save_every, help="checkpoint every N steps")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=DEFAULTS.device,
                    help="auto: a CUDA GPU when torch sees one, else the CPU")
-    ours = p.add_argument_group("terms beyond the paper (weights; 0 = off, the paper's recipe)")
+    ours = p.add_argument_group("terms beyond the paper (weights; 0 = off; unset: the --recipe's)")
+    ours.add_argument("--recipe", choices=sorted(RECIPES), default=DEFAULT_RECIPE,
+                      help=f"weights of the terms below: paper (its loss alone; default) or neutral (+ mono 1, "
+                           f"distill 1, query 0.5: EIR near its neutral value, but English tends to rank above its "
+                           f"own translation; benchmarks/results/alignment-manpages.md); a weight flag overrides it")
     ours.add_argument("--jsd-weight", type=float, default=DEFAULTS.jsd_weight,
                       help="weight of the sqrt-JSD term (the paper: 1, untuned)")
-    ours.add_argument("--mono-weight", type=float, default=DEFAULTS.mono_weight,
+    ours.add_argument("--mono-weight", type=float,
                       help="retention: monolingual InfoNCE q_en->p_en and q_tgt->p_tgt")
-    ours.add_argument("--distill-weight", type=float, default=DEFAULTS.distill_weight,
+    ours.add_argument("--distill-weight", type=float,
                       help="retention: KL(base || tuned) of in-batch monolingual score distributions")
-    ours.add_argument("--query-weight", type=float, default=DEFAULTS.query_weight,
+    ours.add_argument("--query-weight", type=float,
                       help="query side: InfoNCE q_tgt->p_en (triplets with q_tgt)")
-    ours.add_argument("--hard-weight", type=float, default=DEFAULTS.hard_weight,
+    ours.add_argument("--hard-weight", type=float,
                       help="doc-doc InfoNCE p_tgt->p_en with English negatives mined by the base model")
     ours.add_argument("--hard-negatives", type=int, default=DEFAULTS.hard_negatives,
                       help="mined English negatives per target passage")
@@ -94,10 +98,18 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
                        grad_accum=args.grad_accum, steps=args.steps, epochs=args.epochs, warmup=args.warmup,
                        max_length=args.max_length, seed=args.seed, freeze_embeddings=args.freeze_embeddings,
                        save_every=args.save_every, device=args.device, jsd_weight=args.jsd_weight,
-                       mono_weight=args.mono_weight, distill_weight=args.distill_weight,
-                       query_weight=args.query_weight, hard_weight=args.hard_weight,
+                       **recipe_weights(args),
                        hard_negatives=args.hard_negatives, train_layers=args.train_layers, dropout=args.dropout,
                        bucket=args.bucket, threads=args.threads, compile=args.compile)
+
+
+def recipe_weights(args: argparse.Namespace) -> dict[str, float]:
+    """The --recipe's term weights, each overridden by its flag where given."""
+    weights = dict(RECIPES[getattr(args, "recipe", DEFAULT_RECIPE)])
+    for name in weights:
+        if getattr(args, name, None) is not None:
+            weights[name] = getattr(args, name)
+    return weights
 
 
 class TrainProgress:

@@ -18,6 +18,17 @@ RESUMABLE_CHANGES = ("save_every", "device", "bucket", "threads", "compile")
 # Our terms beyond the paper (method.md section 7: the paper's recipe costs Mono-Same nDCG): each is added to
 # the paper's loss with its weight; all weights 0 is exactly the paper's recipe.
 EXTRA_TERMS = ("mono", "distill", "query", "hard")
+# Named weight sets for `clbias train --recipe` (evidence: benchmarks/results/alignment-manpages.md).
+# `paper`, the default: the paper's loss alone; on the man-page benchmark it raised Multi Max@R_norm by
+# 22-48 points in every language, kept Mono-Same nDCG@10 (+1 to +6) and moved twin preference to 18-32%,
+# but left EIR 8-17 points below its neutral value. `neutral`: + monolingual InfoNCE, distillation from the
+# base and the query-side term; EIR within 5 points of neutral in 8 of 9 languages and the largest gains,
+# but English ranks above its own translation in 55-81% of irrelevant pairs in 6 languages.
+RECIPES: dict[str, dict[str, float]] = {
+    "paper": {"mono_weight": 0.0, "distill_weight": 0.0, "query_weight": 0.0, "hard_weight": 0.0},
+    "neutral": {"mono_weight": 1.0, "distill_weight": 1.0, "query_weight": 0.5, "hard_weight": 0.0},
+}
+DEFAULT_RECIPE = "paper"
 
 
 @dataclass
