@@ -20,7 +20,7 @@ from .labelfree import TWIN_DERIVATION, needs_label_free, neighbour_mix, twin_pr
 from .metrics import registry, stats
 from .metrics.types import PoolInfo
 from .report.model import (DETAIL_METRICS, HEADLINE_METRICS, Comparison, LanguageGap, ModelInfo, ModelScores,
-                           Report, ScenarioResult)
+                           RankedRun, Report, ScenarioResult)
 from .retrieval import RetrievalResult, retrieve
 from .runtime.embed import embed_texts
 from .runtime.encoder import Encoder
@@ -248,10 +248,8 @@ def scores_of(result: RetrievalResult, pool: PoolInfo, settings: AuditSettings, 
     estimates = stats.summarize(per_query, n_resamples=settings.bootstrap, seed=settings.seed)
     ci = {n: None if e is None else _round_pair((e.low, e.high)) for n, e in estimates.items()}
     index = {"kind": result.index_kind, "params": result.index_params, "recall_vs_exact": _round(result.recall_vs_exact)}
-    doc_ids = pool.doc_ids[np.maximum(columns.top, 0)].tolist() if pool.size else [[] for _ in columns.qids]
-    top_scores = columns.top_scores.astype(float).tolist()
-    run = [(qid, doc_ids[i][:n], top_scores[i][:n])
-           for i, (qid, n) in enumerate(zip(columns.qids, columns.top_len.tolist()))]
+    run = RankedRun(columns.qids, pool.doc_ids, np.maximum(columns.top, 0), columns.top_scores,
+                    columns.top_len if pool.size else np.zeros(len(columns.qids), np.int64))
     scores = ModelScores(metrics, ci, {n: [None if x != x else x for x in v.tolist()] for n, v in per_query.items()},
                          run)
     return scores, index

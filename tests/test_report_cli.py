@@ -139,7 +139,7 @@ def test_run_files_are_repr_exact_and_recorded(corpus: Path, tiny_model_dir: Pat
     scores = report.scenarios[0].by_model[report.model.name]
     qid, docs, values = scores.run[0]
     close = [0.123456789012, 0.123456789013, 0.1234567]  # equal to 6 and to 9 significant digits
-    scores.run[0] = (qid, docs[:3], close)
+    scores.run = [(qid, docs[:3], close), *scores.run[1:]]
     path = write_trec_runs(report, tmp_path / "exact")[0]
     written = [float(line.split()[4]) for line in path.read_text().splitlines() if line.split()[0] == qid]
     assert written[:3] == close

@@ -51,3 +51,17 @@ def test_a_user_string_that_looks_like_a_slot_is_written_verbatim():
     data = json.loads(to_json_text(r))
     assert data["notes"] == [trap]
     assert data["scenarios"][0]["query_ids"][:2] == ["q0", "q1"]
+
+
+def test_ranked_run_rows_are_the_heads_it_was_given():
+    import numpy as np
+
+    from clbias.report.model import RankedRun
+
+    doc_ids = np.array(["a", "b", "c", "d"], dtype=object)
+    top = np.array([[2, 0, 1], [3, 1, 0]])
+    scores = np.array([[0.9, 0.5, 0.25], [0.75, 0.5, 0.0]], dtype=np.float32)
+    run = RankedRun(["q1", "q2"], doc_ids, top, scores, np.array([3, 1]))
+    rows = [("q1", ["c", "a", "b"], [0.8999999761581421, 0.5, 0.25]), ("q2", ["d"], [0.75])]
+    assert len(run) == 2 and list(run) == rows and run == rows and run[1] == rows[1] and run[:1] == rows[:1]
+    assert all(type(d) is str for d in run[0][1]) and all(type(x) is float for x in run[0][2])
