@@ -148,6 +148,8 @@ def summarize(per_query: Mapping[str, np.ndarray], *, confidence: float = DEFAUL
     """`bootstrap_ci` for every metric of an `evaluate` result, the same draws and intervals (up to float
     rounding of the sums). Metrics with the same number of applicable queries share their resamples, so
     their bootstrap means are one product: (how often each query is drawn in each resample) x values."""
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     samples = {name: _applicable(values) for name, values in per_query.items()}
     out: dict[str, Estimate | None] = {}
     by_size: dict[int, list[str]] = {}
@@ -162,8 +164,6 @@ def summarize(per_query: Mapping[str, np.ndarray], *, confidence: float = DEFAUL
         values = np.stack([samples[name] for name in names], axis=1)
         means = _draw_counts(n, n_resamples, seed) @ values / n
         tail = (1.0 - confidence) / 2.0
-        if not 0.0 < confidence < 1.0:
-            raise ValueError(f"confidence must be in (0, 1), got {confidence}")
         low, high = np.quantile(means, [tail, 1.0 - tail], axis=0)
         for j, name in enumerate(names):
             out[name] = Estimate(float(values[:, j].mean()), float(low[j]), float(high[j]), n, confidence)
