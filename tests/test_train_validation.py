@@ -113,3 +113,17 @@ def test_train_data_cli_writes_the_validation_split(tmp_path: Path):
     assert not {t.parallel_id for t in val_rows} & {t.parallel_id for t in train_rows}
     assert main(["train", "data", "--from", str(corpus), "--val-units", "2", "--out", str(tmp_path / "x.jsonl")]) == 2
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_split_summary_counts_the_training_side(tmp_path: Path):
+    from clbias.train.data import build_triplet_split
+
+    corpus = tmp_path / "probe"
+    corpus.mkdir()
+    write(corpus / "train.jsonl", [{"parallel_id": f"u{i}", "texts": {"en": en, "de": de, "fr": fr},
+                                    "queries": {"en": q, "de": q_de}} for i, (en, q, de, q_de, fr) in enumerate(UNITS)])
+    (corpus / "corpus.jsonl").write_text("", encoding="utf-8")
+    train, val, summary = build_triplet_split(corpus, 2, n=16, seed=0)
+    assert summary["written"] == len(train) and summary["validation"] == {"units": 2, "written": len(val)}
+    assert sum(summary["per_lang"].values()) == len(train) and summary["distinct_units"] == len(UNITS) - 2
+    assert summary["with_q_tgt"] == sum(1 for t in train if "q_tgt" in t)

@@ -105,7 +105,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def recipe_weights(args: argparse.Namespace) -> dict[str, float]:
     """The --recipe's term weights, each overridden by its flag where given."""
-    weights = dict(RECIPES[getattr(args, "recipe", DEFAULT_RECIPE)])
+    weights = dict(RECIPES[args.recipe])
     for name in weights:
         if getattr(args, name, None) is not None:
             weights[name] = getattr(args, name)
@@ -201,7 +201,7 @@ def _oversubscribed() -> tuple[float, int] | None:
 
 
 def run_data(args: argparse.Namespace) -> int:
-    from ..train.data import build_triplets, split_validation, write_triplets
+    from ..train.data import build_triplet_split, build_triplets, write_triplets
 
     if (args.val_units is None) != (args.val_out is None):
         raise InputError("--val-units and --val-out go together", field="val_out" if args.val_out is None else "val_units")
@@ -209,19 +209,14 @@ def run_data(args: argparse.Namespace) -> int:
         raise InputError("must differ from --out", args.val_out, field="val_out")
     langs = [lang.strip() for lang in args.langs.split(",") if lang.strip()] if args.langs else None
     held = [lang.strip() for lang in args.hold_out.split(",") if lang.strip()]
-    triplets, summary = build_triplets(args.source, args.split, langs, args.n, args.seed, hold_out=held)
     console = Console(stderr=True)
-    if args.val_units is not None:
-        triplets, val = split_validation(triplets, args.val_units, args.seed)
+    if args.val_units is None:
+        triplets, summary = build_triplets(args.source, args.split, langs, args.n, args.seed, hold_out=held)
+    else:
+        triplets, val, summary = build_triplet_split(args.source, args.val_units, args.split, langs, args.n,
+                                                     args.seed, hold_out=held)
         write_triplets(args.val_out, val)
         console.print(f"wrote {args.val_out}: {len(val)} validation triplets from {args.val_units} units")
-        summary["written"] = len(triplets)
-        counts: dict[str, int] = {}
-        for t in triplets:
-            counts[t["lang"]] = counts.get(t["lang"], 0) + 1
-        summary["per_lang"] = {lang: counts.get(lang, 0) for lang in summary["per_lang"]}
-        summary["distinct_units"] = len({t["parallel_id"] for t in triplets})
-        summary["with_q_tgt"] = sum(1 for t in triplets if "q_tgt" in t)
     write_triplets(args.out, triplets)
     per_lang = ", ".join(f"{lang} {count}" for lang, count in summary["per_lang"].items())
     console.print(f"wrote {args.out}: {summary['written']} triplets from {summary['distinct_units']} units ({per_lang}); "

@@ -235,12 +235,29 @@ def build_triplets(corpus_dir: str | Path, split: str = "train", langs: Sequence
     triplets = [triplets[i] for i in rng.permutation(len(triplets))]
     counts = Counter(t["lang"] for t in triplets)
     summary = {"source": str(path), "units": len(units), "usable_units": len(usable), "requested": n,
-               "written": len(triplets), "per_lang": {lang: counts.get(lang, 0) for lang in wanted},
                "short": {lang: quotas[lang] - counts.get(lang, 0) for lang in wanted
                          if counts.get(lang, 0) < quotas[lang]},
-               "distinct_units": len({t["parallel_id"] for t in triplets}), "seed": seed,
-               "with_q_tgt": sum(1 for t in triplets if "q_tgt" in t), "held_out": held}
+               "seed": seed, "held_out": held, **_counts(triplets, wanted)}
     return triplets, summary
+
+
+def _counts(triplets: Sequence[dict[str, str]], langs: Sequence[str]) -> dict[str, Any]:
+    counts = Counter(t["lang"] for t in triplets)
+    return {"written": len(triplets), "per_lang": {lang: counts.get(lang, 0) for lang in langs},
+            "distinct_units": len({t["parallel_id"] for t in triplets}),
+            "with_q_tgt": sum(1 for t in triplets if "q_tgt" in t)}
+
+
+def build_triplet_split(corpus_dir: str | Path, val_units: int, split: str = "train",
+                        langs: Sequence[str] | None = None, n: int = DEFAULT_N, seed: int = 0,
+                        hold_out: Sequence[str] = ()
+                        ) -> tuple[list[dict[str, str]], list[dict[str, str]], dict[str, Any]]:
+    """`build_triplets`, then the triplets of `val_units` units moved to a validation list
+    (`split_validation`). Returns (training, validation, summary of the training triplets)."""
+    triplets, summary = build_triplets(corpus_dir, split, langs, n, seed, hold_out=hold_out)
+    train, val = split_validation(triplets, val_units, seed)
+    return train, val, {**summary, **_counts(train, list(summary["per_lang"])),
+                        "validation": {"units": val_units, "written": len(val)}}
 
 
 def _held_out(hold_out: Sequence[str], available: list[str], langs: Sequence[str] | None, path: Path) -> list[str]:
