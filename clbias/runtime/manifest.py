@@ -6,12 +6,15 @@ sha256 of every file so that a swapped or truncated file is refused rather than 
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import ModelError
 from ..io import read_json_object, sha256_file, write_json_atomic
+from .cache import cache_root
 
 MANIFEST_NAME = "clbias.json"
 MANIFEST_SCHEMA = "clbias.model/1"
@@ -105,16 +108,10 @@ def verified_sha256(file: Path) -> str:
     """sha256 of `file`, remembered per file identity (device, inode, size, mtime and ctime, which any
     write changes and no tool can set back) under $CLBIAS_CACHE/hashes: an audit re-run does not re-read
     a 470 MB graph. An unwritable cache only means hashing again next time."""
-    import hashlib
-
-    from .cache import cache_root
-
     resolved = file.resolve()
     record = cache_root() / "hashes" / (hashlib.sha256(str(resolved).encode()).hexdigest()[:32] + ".json")
     key = _stat_key(resolved)
     try:
-        import json
-
         saved = json.loads(record.read_text(encoding="utf-8"))
         if isinstance(saved, dict) and saved.get("path") == str(resolved) and saved.get("stat") == key \
                 and isinstance(saved.get("sha256"), str):
