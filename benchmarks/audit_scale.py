@@ -47,7 +47,8 @@ def _hwm_mb() -> float:
 
 def base_data(out: Path, onnx: str, threads: int) -> dict:
     """Real vectors of the en + zh documents and queries, saved for the child processes."""
-    from clbias.audit import AuditSettings, embed_corpus
+    from clbias.audit import AuditSettings
+    from clbias.retrievers.dense import embed_corpus
     from clbias.corpus import load_corpus
     from clbias.runtime.encoder import Encoder
 
@@ -135,7 +136,7 @@ def mixed_docs(data: Path, size: int, seed: int = 0) -> np.ndarray:
 
 
 def child_score(data: Path, size: int) -> dict:
-    from clbias import retrieval
+    from clbias.search import ranking as retrieval
     from clbias.audit import AuditSettings, scores_of
 
     t0 = time.perf_counter()
@@ -167,7 +168,7 @@ def child_score(data: Path, size: int) -> dict:
 
 
 def child_hnsw(data: Path, size: int, ef_construction: int, threads: int, kind: str = "replicas") -> dict:
-    from clbias import retrieval
+    from clbias.search import ranking as retrieval
     from clbias.search import HnswIndex, HnswParams
 
     pool, docs, qvecs, _, _ = build_pool(data, size)

@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (DATA_DIR, ROOT, environment, md_table, model_dir, quran_corpus, text_table,  # noqa: E402
                      write_result)
 
-from clbias.audit import AuditSettings, embed_corpus  # noqa: E402
+from clbias.audit import AuditSettings  # noqa: E402
+from clbias.retrievers.dense import embed_corpus  # noqa: E402
 from clbias.corpus import load_corpus  # noqa: E402
 from clbias.runtime.encoder import Encoder  # noqa: E402
 from clbias.search import AUTO_HNSW_THRESHOLD, HnswIndex, HnswParams, full_scores, rank_order  # noqa: E402

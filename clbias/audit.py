@@ -5,31 +5,29 @@ import numbers
 import os
 import platform
 import time
-from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
 import numpy as np
 
 from . import __version__
-from .corpus import Corpus, passage_text
+from .corpus import Corpus
 from .errors import InputError
 from .langs import ENGLISH, normalize_lang
 from .labelfree import TWIN_DERIVATION, needs_label_free, neighbour_mix, twin_probes
 from .metrics import registry, stats
 from .metrics.types import PoolInfo
-from .report.model import (DETAIL_METRICS, HEADLINE_METRICS, Comparison, LanguageGap, ModelInfo, ModelScores,
+from .report.model import (DETAIL_METRICS, HEADLINE_METRICS, LanguageGap, ModelScores,
                            RankedRun, Report, ScenarioResult)
-from .retrieval import RetrievalResult, retrieve
-from .runtime.embed import embed_texts
-from .runtime.encoder import Encoder
+from .report.compare import compare
+from .retrievers import AuditContext, EncoderSystem, PoolRanking, ShiftedSystem, System, as_system, system_labels
 from .runtime.manifest import language_note
 from .scenarios import DEFAULT_KINDS, SCENARIO_KINDS, Scenario, build_scenarios
-from .search import HnswParams, IndexKind, choose_index
+from .search import HnswParams, IndexKind
+from .search.censored import CensoredResult
 
 INDEX_KINDS = ("auto", "exact", "hnsw")
-TRUNCATED_IDS_SHOWN = 5  # ids of truncated texts named per language in the report
 
 
 class Progress(Protocol):
@@ -90,14 +88,6 @@ def _positive_int(value: Any, name: str) -> None:
 
 
 @dataclass
-class EmbeddedCorpus:
-    docs: np.ndarray
-    queries: np.ndarray
-    # "passage"/"query": lang -> number truncated; "passage_ids"/"query_ids": lang -> first truncated ids
-    truncation: dict[str, dict[str, Any]]
-
-
-@dataclass
 class AuditPlan:
     """What an audit will score, known before any model runs: the corpus (with derived twin probes when it
     has no queries/qrels), its scenarios, and notes on what is absent and why."""
@@ -150,59 +140,6 @@ def language_coverage_notes(doc_langs: Sequence[str], kinds: Sequence[str] | Non
             "in the pool beside another language"]
 
 
-def model_info(encoder: Encoder, name: str | None = None) -> ModelInfo:
-    m = encoder.manifest
-    return ModelInfo(name=name or m.name, sha256=encoder.sha256, onnx=encoder.onnx,
-                     prefixes={"query": m.prefixes.query, "passage": m.prefixes.passage}, pooling=m.pooling,
-                     normalize=m.normalize, max_length=m.max_length, dim=m.dim, source=m.source,
-                     quantization=m.quantization.get(encoder.onnx, {}))
-
-
-def embed_corpus(corpus: Corpus, encoder: Encoder, settings: AuditSettings, progress: Progress | None = None,
-                 docs_needed: np.ndarray | None = None, queries_needed: np.ndarray | None = None,
-                 embed_texts: Any = embed_texts) -> EmbeddedCorpus:
-    """Embed the documents and queries that some scenario uses (all, when not told); the rest stay zero.
-    `embed_texts`: the engine's embedding function (runtime.embed.embed_texts, or the Ray engine's)."""
-    doc_idx = np.arange(len(corpus.docs)) if docs_needed is None else docs_needed
-    q_idx = np.arange(len(corpus.queries)) if queries_needed is None else queries_needed
-    if progress:
-        progress.start(f"embedding with {encoder.manifest.name}", len(doc_idx) + len(q_idx))
-    advance = progress.advance if progress else None
-    doc_texts = [passage_text(corpus.docs[i]) for i in doc_idx]
-    doc_vecs, doc_stats = embed_texts(encoder, doc_texts, "passage", settings.cache_dir, settings.batch_size, advance)
-    q_vecs, q_stats = embed_texts(encoder, [corpus.queries[i].text for i in q_idx], "query", settings.cache_dir,
-                                  settings.batch_size, advance)
-    if progress:
-        progress.finish()
-    dim = doc_vecs.shape[1] if len(doc_idx) else (q_vecs.shape[1] if len(q_idx) else int(encoder.manifest.dim or 1))
-    docs = np.zeros((len(corpus.docs), dim), dtype=np.float32)
-    queries = np.zeros((len(corpus.queries), dim), dtype=np.float32)
-    docs[doc_idx] = doc_vecs
-    queries[q_idx] = q_vecs
-    truncation = {
-        "passage": _count_by_lang([corpus.docs[i].lang for i in doc_idx], doc_stats.truncated),
-        "query": _count_by_lang([corpus.queries[i].lang for i in q_idx], q_stats.truncated),
-        "passage_ids": _first_ids_by_lang([corpus.docs[i] for i in doc_idx], doc_stats.truncated),
-        "query_ids": _first_ids_by_lang([corpus.queries[i] for i in q_idx], q_stats.truncated),
-    }
-    return EmbeddedCorpus(docs, queries, truncation)
-
-
-def _first_ids_by_lang(records: Sequence[Any], truncated: np.ndarray) -> dict[str, list[str]]:
-    """The first few truncated ids per language (only languages with any), in corpus order."""
-    out: dict[str, list[str]] = {}
-    for i in np.flatnonzero(truncated):
-        ids = out.setdefault(records[i].lang, [])
-        if len(ids) < TRUNCATED_IDS_SHOWN:
-            ids.append(records[i].id)
-    return dict(sorted(out.items()))
-
-
-def _count_by_lang(langs: Sequence[str], truncated: np.ndarray) -> dict[str, int]:
-    counts = Counter(lang for lang, cut in zip(langs, truncated) if cut)
-    return {lang: counts.get(lang, 0) for lang in sorted(set(langs))}
-
-
 class PoolCache:
     """One PoolInfo per distinct pool of an audit: scenarios that search the same documents (English and X
     queries on one pool, every model) share it, and with it its per-pool tables (languages, twins, codes)."""
@@ -220,28 +157,12 @@ class PoolCache:
         return pool
 
 
-def score_scenario(corpus: Corpus, scenario: Scenario, embedded: EmbeddedCorpus, settings: AuditSettings,
-                   names: list[str], session: Any = None, pools: PoolCache | None = None
-                   ) -> tuple[ModelScores, dict[str, Any]]:
-    """`session`: a running Ray engine session; exact scoring of large pools then runs as Ray tasks."""
-    pool = (pools or PoolCache(corpus)).get(scenario.pool)
-    queries = [corpus.queries[i] for i in scenario.queries]
-    if session is not None and choose_index(settings.index, pool.size) == "exact":
-        from .engine.ray_engine import retrieve_ray
-
-        result = retrieve_ray(session, embedded.queries[scenario.queries], embedded.docs[scenario.pool],
-                              [q.id for q in queries], [q.lang for q in queries], scenario.relevant, pool,
-                              depth=max(settings.depth, settings.k), k=settings.k, excluded=scenario.excluded)
-        return scores_of(result, pool, settings, names)
-    result = retrieve(embedded.queries[scenario.queries], embedded.docs[scenario.pool], [q.id for q in queries],
-                      [q.lang for q in queries], scenario.relevant, pool, depth=max(settings.depth, settings.k),
-                      k=settings.k, index=settings.index, hnsw=settings.hnsw, excluded=scenario.excluded)
-    return scores_of(result, pool, settings, names)
-
-
-def scores_of(result: RetrievalResult, pool: PoolInfo, settings: AuditSettings, names: list[str]
+def scores_of(result: PoolRanking, pool: PoolInfo, settings: AuditSettings, names: list[str]
               ) -> tuple[ModelScores, dict[str, Any]]:
-    """Metrics (vectorised over the columnar runs), their bootstrap CIs, and the head of every ranking."""
+    """Metrics (vectorised over the columnar runs), their bootstrap CIs, and the head of every ranking. A
+    censored result (rankings that stop at a depth) gives bounds where its completions disagree."""
+    if isinstance(result, CensoredResult):
+        return _censored_scores(result, pool, settings, names)
     columns = result.columns
     per_query = registry.evaluate(columns, pool, names)
     metrics = {n: _round(registry.mean_applicable(v)) for n, v in per_query.items()}
@@ -250,9 +171,42 @@ def scores_of(result: RetrievalResult, pool: PoolInfo, settings: AuditSettings, 
     index = {"kind": result.index_kind, "params": result.index_params, "recall_vs_exact": _round(result.recall_vs_exact)}
     run = RankedRun(columns.qids, pool.doc_ids, np.maximum(columns.top, 0), columns.top_scores,
                     columns.top_len if pool.size else np.zeros(len(columns.qids), np.int64))
-    scores = ModelScores(metrics, ci, {n: [None if x != x else x for x in v.tolist()] for n, v in per_query.items()},
-                         run)
+    scores = ModelScores(metrics, ci, {n: _listed(v) for n, v in per_query.items()}, run)
     return scores, index
+
+
+def _censored_scores(result: CensoredResult, pool: PoolInfo, settings: AuditSettings, names: list[str]
+                     ) -> tuple[ModelScores, dict[str, Any]]:
+    """Per query, the smallest and largest value over the completions; exact where they agree."""
+    evaluated = [registry.evaluate(c.columns, pool, names) for c in result.completions]
+    metrics: dict[str, float | None] = {}
+    ci: dict[str, list[float] | None] = {}
+    per_query: dict[str, list[float | None]] = {}
+    bounds: dict[str, dict[str, Any]] = {}
+    for n in names:
+        values = np.stack([e[n] for e in evaluated])
+        low, high = np.fmin.reduce(values, axis=0), np.fmax.reduce(values, axis=0)
+        censored = ~np.isnan(low) & (low != high)
+        per_query[n] = _listed(np.where(censored, np.nan, low))
+        if not censored.any():
+            metrics[n] = _round(registry.mean_applicable(low))
+            est = stats.summarize({n: low}, n_resamples=settings.bootstrap, seed=settings.seed)[n]
+            ci[n] = None if est is None else _round_pair((est.low, est.high))
+            continue
+        metrics[n], ci[n] = None, None
+        est = stats.summarize({"low": low, "high": high}, n_resamples=settings.bootstrap, seed=settings.seed)
+        lo_ci, hi_ci = est["low"], est["high"]
+        bounds[n] = {"low": _round(registry.mean_applicable(low)), "high": _round(registry.mean_applicable(high)),
+                     "ci": None if lo_ci is None or hi_ci is None else _round_pair((lo_ci.low, hi_ci.high)),
+                     "censored": int(censored.sum()), "per_query": [_listed(low), _listed(high)]}
+    top, top_scores, lengths = result.known.head(max(settings.depth, settings.k))
+    run = RankedRun(result.completions[0].columns.qids, pool.doc_ids, np.maximum(top, 0), top_scores, lengths)
+    index = {"kind": "ranked list", "params": {"depth": int(result.known_len.max(initial=0))}, "recall_vs_exact": None}
+    return ModelScores(metrics, ci, per_query, run, bounds), index
+
+
+def _listed(values: np.ndarray) -> list[float | None]:
+    return [None if x != x else x for x in values.tolist()]
 
 
 def _round(x: float | None, digits: int = 4) -> float | None:
@@ -261,20 +215,6 @@ def _round(x: float | None, digits: int = 4) -> float | None:
 
 def _round_pair(pair: tuple[float, float] | None) -> list[float] | None:
     return None if pair is None else [round(float(pair[0]), 4), round(float(pair[1]), 4)]
-
-
-def compare(base: str, other: str, a: ModelScores, b: ModelScores, names: list[str],
-            settings: AuditSettings) -> Comparison:
-    out: dict[str, dict[str, Any]] = {}
-    for n in names:
-        va = np.array([np.nan if x is None else x for x in a.per_query[n]], dtype=float)
-        vb = np.array([np.nan if x is None else x for x in b.per_query[n]], dtype=float)
-        c = stats.paired_comparison(vb, va, n, n_resamples=settings.bootstrap, seed=settings.seed)
-        out[n] = {"diff": None} if c is None else {
-            "base": _round(c.mean_b), "other": _round(c.mean_a), "diff": _round(c.difference),
-            "ci": _round_pair((c.low, c.high)), "p_value": _round(c.p_value), "wins": c.wins, "ties": c.ties,
-            "losses": c.losses, "n": c.n}
-    return Comparison(base=base, other=other, metrics=out)
 
 
 def language_gaps(corpus: Corpus, results: list[ScenarioResult], model: str, names: list[str],
@@ -328,47 +268,52 @@ def environment(threads: int) -> dict[str, Any]:
             "cpu_count": os.cpu_count()}
 
 
-def audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings | None = None,
+def audit(corpus: Corpus, systems: Sequence[Any], settings: AuditSettings | None = None,
           names: Sequence[str] | None = None, progress: Progress | None = None,
           plan: AuditPlan | None = None) -> Report:
-    """Embed the corpus with each model, build the scenarios, score them, and return one Report.
+    """Rank every scenario's pool with each system, score the rankings, and return one Report.
+    `systems`: exported models (`Encoder`), built-in systems (clbias.retrievers) or user retrievers
+    (anything `clbias.retrievers.as_system` takes). `names` overrides the systems' report names.
     `plan` is `plan_audit(corpus, settings)` when the caller already made it (to check gates before embedding)."""
     settings = settings or AuditSettings()
-    if not encoders:
-        raise ValueError("audit needs at least one model")
+    if not systems:
+        raise ValueError("audit needs at least one system")
+    chosen = [as_system(s) for s in systems]
+    if names is not None and len(names) != len(chosen):
+        raise ValueError(f"{len(names)} names for {len(chosen)} systems")
     if settings.engine == "ray":
         from .engine.ray_engine import RaySession
 
         with RaySession(settings.ray) as session:
-            return _audit(corpus, encoders, settings, progress, session, plan)
-    return _audit(corpus, encoders, settings, progress, None, plan)
+            return _audit(corpus, chosen, settings, progress, session, plan, names)
+    return _audit(corpus, chosen, settings, progress, None, plan, names)
 
 
-def _audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings, progress: Progress | None,
-           session: Any, plan: AuditPlan | None) -> Report:
-    model_names = model_labels(encoders)
+def _audit(corpus: Corpus, systems: list[System], settings: AuditSettings, progress: Progress | None,
+           session: Any, plan: AuditPlan | None, names: Sequence[str] | None = None) -> Report:
     metric_names = settings.metric_names()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     plan = plan or plan_audit(corpus, settings)
     corpus, scenarios, notes, neighbours_only = plan.corpus, plan.scenarios, list(plan.notes), plan.neighbours_only
-    corpus_langs = {d.lang for d in corpus.docs} | {q.lang for q in corpus.queries}
-    notes += [n for e, label in zip(encoders, model_names) if (n := language_note(label, e.manifest, corpus_langs))]
-    embedded: list[EmbeddedCorpus] = []
-    docs_needed = np.unique(np.concatenate([s.pool for s in scenarios])) if scenarios else None
-    queries_needed = np.unique(np.concatenate([s.queries for s in scenarios])) if scenarios else None
-    embed_fn: Any = embed_texts
-    if session is not None:
-        from functools import partial
-
-        from .engine.ray_engine import embed_texts_ray
-
-        embed_fn = partial(embed_texts_ray, session)
-    for encoder in encoders:
-        embedded.append(embed_corpus(corpus, encoder, settings, progress, docs_needed, queries_needed, embed_fn))
-    infos = [model_info(e, n) for e, n in zip(encoders, model_names)]
+    empty = np.empty(0, np.int64)
+    ctx = AuditContext(corpus, settings, progress, session,
+                       np.unique(np.concatenate([s.pool for s in scenarios])) if scenarios else empty,
+                       np.unique(np.concatenate([s.queries for s in scenarios])) if scenarios else empty,
+                       scenarios)
+    for system in systems:
+        notes += system.prepare(ctx)
     if settings.shift:
-        model_names, embedded, infos = _with_shifted_variants(corpus, encoders, model_names, embedded, infos, notes)
+        systems = systems + _shifted_variants(systems, notes)
+        for system in systems:
+            if isinstance(system, ShiftedSystem):
+                system.prepare(ctx)
+    labels = list(names) if names is not None else system_labels([s.info for s in systems])
+    for system, label in zip(systems, labels):
+        system.info.name = label
+    corpus_langs = {d.lang for d in corpus.docs} | {q.lang for q in corpus.queries}
+    notes += [n for s in systems if isinstance(s, EncoderSystem)
+              and (n := language_note(s.info.name, s.encoder.manifest, corpus_langs))]
     timings["embed_s"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     results: list[ScenarioResult] = []
@@ -376,82 +321,72 @@ def _audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings,
     recalls: list[float] = []
     pools = PoolCache(corpus)
     for scenario in scenarios:
+        pool = pools.get(scenario.pool)
         by_model: dict[str, ModelScores] = {}
-        for name, emb in zip(model_names, embedded):
-            scores, index = score_scenario(corpus, scenario, emb, settings, metric_names, session, pools)
-            by_model[name] = scores
-            index_info = {"kind": index["kind"], "params": index["params"], "recall_vs_exact": None}
-            if index["recall_vs_exact"] is not None:
-                recalls.append(index["recall_vs_exact"])
-        first = by_model[model_names[0]]
-        comparisons = [compare(model_names[0], other, first, by_model[other], metric_names, settings)
-                       for other in model_names[1:]]
+        first_index: dict[str, Any] = {}
+        for system, label in zip(systems, labels):
+            scores, index = scores_of(system.rank(scenario, pool, ctx), pool, settings, metric_names)
+            by_model[label] = scores
+            first_index = first_index or index
+            if system.info.kind == "model":
+                index_info = {"kind": index["kind"], "params": index["params"], "recall_vs_exact": None}
+                if index["recall_vs_exact"] is not None:
+                    recalls.append(index["recall_vs_exact"])
+        first = by_model[labels[0]]
+        comparisons = [compare(labels[0], other, first, by_model[other], metric_names, settings.bootstrap,
+                               settings.seed) for other in labels[1:]]
         results.append(ScenarioResult(name=scenario.label, kind=scenario.kind, pool_langs=list(scenario.pool_langs),
                                       query_lang=scenario.query_lang, n_queries=len(scenario.queries),
                                       pool_size=len(scenario.pool), skipped_queries=scenario.skipped_queries,
                                       metrics=first.metrics, ci=first.ci, by_model=by_model,
-                                      comparisons=comparisons, index=index,
+                                      comparisons=comparisons, index=first_index,
                                       query_ids=[corpus.queries[i].id for i in scenario.queries]))
+    if index_info["kind"] is None and results:
+        index_info = {**results[-1].index, "recall_vs_exact": None}
     if recalls:
         index_info["recall_vs_exact"] = _round(float(np.mean(recalls)))
     neighbours = None
     if neighbours_only:
-        langs = pools.langs
-        neighbours = neighbour_mix(embedded[0].docs, langs, settings.k)
+        dense = next((s for s in systems if getattr(s, "embedded", None) is not None), None)
+        if dense is not None:
+            neighbours = neighbour_mix(dense.embedded.docs, pools.langs, settings.k)  # type: ignore[attr-defined]
+        else:
+            notes.append("the nearest-neighbour language mix needs a dense model; none was audited")
     elif not scenarios:
         notes.append("no scenario has judged queries: ranking metrics need queries and qrels")
-    gaps = [g for name in model_names for g in language_gaps(corpus, results, name, metric_names, settings)]
+    gaps = [g for name in labels for g in language_gaps(corpus, results, name, metric_names, settings)]
     timings["score_s"] = time.perf_counter() - t1
+    encoders = [s.encoder for s in systems if isinstance(s, EncoderSystem)]
     report = Report(
         corpus=_corpus_info(corpus, settings),
-        models=infos,
+        models=[s.info for s in systems],
         index=index_info,
         settings={"k": settings.k, "depth": settings.depth, "bootstrap": settings.bootstrap, "seed": settings.seed,
                   "scenarios": settings.scenarios, "langs": settings.langs, "index": settings.index,
                   "expand_translations": settings.expand_translations, "ci_level": 0.95},
-        environment=environment(encoders[0].threads),
+        environment=environment(encoders[0].threads if encoders else 1),
         scenarios=results, gaps=gaps,
-        truncation={n: e.truncation for n, e in zip(model_names, embedded)},
+        truncation={label: s.truncation for s, label in zip(systems, labels) if s.info.kind == "model"},
         neighbours=neighbours, notes=notes, timings={k: round(v, 3) for k, v in timings.items()},
     )
     return report
 
 
-def _with_shifted_variants(corpus: Corpus, encoders: Sequence[Encoder], names: list[str],
-                           embedded: list[EmbeddedCorpus], infos: list[ModelInfo], notes: list[str]
-                           ) -> tuple[list[str], list[EmbeddedCorpus], list[ModelInfo]]:
+def _shifted_variants(systems: list[System], notes: list[str]) -> list[System]:
     """The training-free shift moves only document vectors, at index time, so it reuses the embeddings."""
     from .shift import load_shift
 
-    langs = [d.lang for d in corpus.docs]
-    names, embedded, infos = list(names), list(embedded), list(infos)
-    for encoder, name, emb, info in list(zip(encoders, names, embedded, infos)):
+    out: list[System] = []
+    for system in systems:
+        if not isinstance(system, EncoderSystem):
+            continue
+        encoder = system.encoder
         shift = load_shift(encoder.model_dir, encoder.onnx)
         if shift is None:
-            notes.append(f"{name}: no shift fitted (run `clbias shift fit --model {encoder.model_dir} --pairs ...`)")
+            notes.append(f"{system.info.name}: no shift fitted (run `clbias shift fit --model {encoder.model_dir} "
+                         "--pairs ...`)")
             continue
-        names.append(f"{name}+shift")
-        embedded.append(EmbeddedCorpus(shift.apply(emb.docs, langs), emb.queries, emb.truncation))
-        infos.append(replace(info, name=f"{name}+shift", shift={"langs": shift.langs, "n_pairs": shift.n_pairs,
-                                                                "source": shift.source}))
-    return names, embedded, infos
-
-
-def graph_tag(onnx: str) -> str:
-    """The short name of a graph file, as `NAME:GRAPH` takes it: model.int8-RECIPE.onnx -> int8-RECIPE."""
-    tag = {"model.onnx": "fp32", "model.int8.onnx": "int8"}.get(onnx, onnx.removesuffix(".onnx"))
-    return tag.removeprefix("model.") if tag.startswith("model.int8") else tag
-
-
-def model_labels(encoders: Sequence[Encoder]) -> list[str]:
-    """Model names for reports; the same model with two graphs becomes `name:fp32` and `name:int8`."""
-    names = [e.manifest.name for e in encoders]
-    labels = [n if names.count(n) == 1 else f"{n}:{graph_tag(e.onnx)}" for n, e in zip(names, encoders)]
-    seen: Counter[str] = Counter()
-    out = []
-    for label in labels:
-        seen[label] += 1
-        out.append(label if seen[label] == 1 else f"{label}#{seen[label]}")
+        out.append(ShiftedSystem(system, shift))
     return out
 
 

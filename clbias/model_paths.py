@@ -46,3 +46,9 @@ def graph_file(graph: str) -> str:
     if graph in GRAPH_ALIASES:
         return GRAPH_ALIASES[graph]
     return f"model.{graph}.onnx"
+
+
+def graph_tag(onnx: str) -> str:
+    """The short name of a graph file, as `NAME:GRAPH` takes it: model.int8-RECIPE.onnx -> int8-RECIPE."""
+    tag = {"model.onnx": "fp32", "model.int8.onnx": "int8"}.get(onnx, onnx.removesuffix(".onnx"))
+    return tag.removeprefix("model.") if tag.startswith("model.int8") else tag

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clbias import retrieval
+from clbias.search import ranking as retrieval
 from clbias.metrics import PoolInfo, QueryRun, query_run_from_scores
 from clbias.metrics.columnar import ColumnarRuns, exact_row_reduce
 from clbias.metrics.registry import DEFAULT_METRICS, evaluate_columnar, evaluate_reference, get_metric

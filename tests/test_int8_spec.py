@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from clbias.audit import graph_tag
+from clbias.model_paths import graph_tag
 from clbias.cli import main
 from clbias.model_paths import graph_file, split_model_spec
 from corpus_factory import parallel_corpus

@@ -20,8 +20,8 @@ from clbias.api import audit_corpus  # noqa: E402
 from clbias.cli import main  # noqa: E402
 from clbias.engine.ray_engine import RayOptions, RaySession, embed_texts_ray, retrieve_ray  # noqa: E402
 from clbias.metrics import PoolInfo  # noqa: E402
-from clbias import retrieval  # noqa: E402
-from clbias.retrieval import retrieve  # noqa: E402
+from clbias.search import ranking as retrieval  # noqa: E402
+from clbias.search.ranking import retrieve  # noqa: E402
 from clbias.runtime.cache import text_key  # noqa: E402
 from clbias.runtime.embed import embed_texts, encoder_cache  # noqa: E402
 from clbias.runtime.encoder import Encoder  # noqa: E402

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from clbias import retrieval
+from clbias.search import ranking as retrieval
 from clbias.metrics.types import PoolInfo, QueryRun
-from clbias.retrieval import retrieve
+from clbias.search.ranking import retrieve
 from clbias.search import HnswParams
 
 LANGS = ("de", "en", "zh")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clbias import retrieval
+from clbias.search import ranking as retrieval
 from clbias.metrics import PoolInfo, get_metric, query_run_from_scores
 from clbias.search import HnswParams
 

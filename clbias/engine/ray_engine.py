@@ -251,8 +251,8 @@ def retrieve_ray(session: RaySession, query_vecs: np.ndarray, doc_vecs: np.ndarr
                  excluded: tuple[np.ndarray, ...] = (), chunks: int | None = None) -> Any:
     """`clbias.retrieval.retrieve` (exact index) as one Ray task per chunk of queries; the pool's vectors
     go to the object store once. Small pools are scored in-process. Same result as the local call."""
-    from .. import retrieval
-    from ..retrieval import RetrievalResult, retrieve
+    from ..search import ranking as retrieval
+    from ..search.ranking import RetrievalResult, retrieve
 
     n = len(query_vecs)
     if n * pool.size < _LOCAL_SCORING_MIN_CELLS and chunks is None:
@@ -267,7 +267,7 @@ def retrieve_ray(session: RaySession, query_vecs: np.ndarray, doc_vecs: np.ndarr
 
     @ray.remote(max_retries=2)
     def score(q: np.ndarray, docs: np.ndarray, a: int, b: int) -> Any:
-        from clbias.retrieval import retrieve as local
+        from clbias.search.ranking import retrieve as local
 
         return local(q, docs, qids[a:b], qlangs[a:b], relevant[a:b], pool, depth=depth, k=k, index="exact",
                      excluded=excluded[a:b] if excluded else (), chunk_cells=cells).columns

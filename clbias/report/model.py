@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -50,19 +51,45 @@ class RankedRun(Sequence):
         return f"RankedRun({len(self)} queries)"
 
 
+SYSTEM_KINDS = {"model": "model", "run": "run file", "bm25": "built-in BM25", "hybrid": "hybrid"}
+
+
 @dataclass
 class ModelInfo:
+    """One audited system. `kind`: "model" (an exported ONNX model: every field below `kind` describes it),
+    "run" (run files: `sha256` is the file's, `details` names each file), "bm25", "hybrid", or a user
+    retriever's own kind; `details` holds what identifies a non-model system (parameters, files)."""
+
     name: str
-    sha256: str
-    onnx: str
-    prefixes: dict[str, str]
-    pooling: str
-    normalize: bool
-    max_length: int
-    dim: int | None
+    sha256: str = ""
+    onnx: str = ""
+    prefixes: dict[str, str] = field(default_factory=dict)
+    pooling: str = ""
+    normalize: bool = False
+    max_length: int = 0
+    dim: int | None = None
     source: dict[str, Any] = field(default_factory=dict)
     quantization: dict[str, Any] = field(default_factory=dict)
     shift: dict[str, Any] | None = None
+    kind: str = "model"
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind_label(self) -> str:
+        return SYSTEM_KINDS.get(self.kind, self.kind)
+
+    def describe(self) -> str:
+        """One plain line naming the system, its kind and what identifies it (every renderer uses it)."""
+        if self.kind == "model":
+            return f"{self.name} (model) sha256 {self.sha256[:12]} {self.onnx}"
+        if self.kind == "run":
+            files = self.details.get("files", [])
+            mode = "one run per pool" if self.details.get("mode") == "pools" else "one run over the corpus"
+            shown = ", ".join(f"{Path(f['path']).name} sha256 {f['sha256'][:12]}" for f in files[:3])
+            more = f" and {len(files) - 3} more" if len(files) > 3 else ""
+            return f"{self.name} (run file, {mode}) {shown}{more}"
+        params = ", ".join(f"{k}={v}" for k, v in self.details.items() if not isinstance(v, (dict, list)))
+        return f"{self.name} ({self.kind_label}){' ' + params if params else ''}"
 
 
 @dataclass
@@ -71,6 +98,9 @@ class ModelScores:
     ci: dict[str, list[float] | None]
     per_query: dict[str, list[float | None]] = field(default_factory=dict)  # aligned with ScenarioResult.query_ids
     run: Sequence[tuple[str, list[str], list[float]]] = field(default_factory=list)  # (qid, docs, scores); TREC
+    # metric -> {"low", "high", "ci": [low end of the low bound's CI, high end of the high bound's], "censored":
+    # queries whose value the system's rankings leave open}; such a metric's `metrics`/`ci` entries are None
+    bounds: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass

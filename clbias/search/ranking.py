@@ -15,15 +15,16 @@ product over permuted documents would round some scores differently.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 
-from .metrics.columnar import ColumnarRuns
-from .metrics.types import PoolInfo, QueryRun
-from .search import HnswIndex, HnswParams, IndexKind, choose_index
+from ..metrics.columnar import ColumnarRuns
+from ..metrics.types import PoolInfo, QueryRun
+from . import HnswIndex, HnswParams, IndexKind, choose_index
 
 MAX_CHUNK_CELLS = 32_000_000  # score cells of one matrix product (128 MB of float32)
 SELECT_CELLS = 4_000_000  # score cells whose head and ranks are found together (bounds the temporaries)
@@ -78,6 +79,9 @@ def _layout(pool: PoolInfo) -> PoolLayout:
     return PoolLayout(perm, names, codes, blocks.astype(np.int64), twinned, identity)
 
 
+ScoreRows = Callable[[int, int], np.ndarray]  # rows [start, stop) of the queries x pool score matrix
+
+
 def retrieve(query_vecs: np.ndarray, doc_vecs: np.ndarray, qids: list[str], qlangs: list[str],
              relevant: tuple[np.ndarray, ...], pool: PoolInfo, depth: int = 100, k: int = 10,
              index: IndexKind = "auto", hnsw: HnswParams = HnswParams(), threads: int = 1,
@@ -89,11 +93,29 @@ def retrieve(query_vecs: np.ndarray, doc_vecs: np.ndarray, qids: list[str], qlan
     BLAS may round a row differently in products of different heights, so callers that split the queries
     themselves (the Ray engine) cut at multiples of that to get the same scores to the bit."""
     kind = choose_index(index, pool.size)
+    graph = HnswIndex.build(doc_vecs, hnsw) if kind == "hnsw" else None
+    result = rank_scores(lambda a, b: np.asarray(query_vecs[a:b] @ doc_vecs.T, dtype=np.float32), len(query_vecs),
+                         qids, qlangs, relevant, pool, depth, k, excluded, chunk_cells,
+                         None if graph is None else (graph, query_vecs, threads))
+    if graph is None:
+        return result
+    params = {**result.index_params, "M": hnsw.M, "ef_construction": hnsw.ef_construction,
+              "ef": max(hnsw.ef, result.index_params["depth"]), "seed": hnsw.seed,
+              "build_threads": hnsw.build_threads, "space": "ip"}
+    return RetrievalResult(result.columns, "hnsw", params, result.recall_vs_exact)
+
+
+def rank_scores(score_rows: ScoreRows, n: int, qids: list[str], qlangs: list[str],
+                relevant: tuple[np.ndarray, ...], pool: PoolInfo, depth: int = 100, k: int = 10,
+                excluded: tuple[np.ndarray, ...] = (), chunk_cells: int | None = None,
+                graph: tuple[HnswIndex, np.ndarray, int] | None = None) -> RetrievalResult:
+    """The exact ranking of every query over the pool from its score rows (any scorer: dot products,
+    BM25, fused scores, ranks turned into scores). Higher scores rank first; ties go to the lower pool
+    index; NaN ranks like -inf. `graph`: (HNSW index, query vectors, threads) whose head replaces the exact
+    one (whose recall it is measured against)."""
     n_docs = pool.size
     depth = min(depth, n_docs)
     layout = pool_layout(pool)
-    graph = HnswIndex.build(doc_vecs, hnsw) if kind == "hnsw" else None
-    n = len(query_vecs)
     rel = _padded(relevant, n)
     excl = _padded(excluded, n) if excluded else np.full((n, 0), -1, np.int64)
     n_langs = layout.lang_names.size
@@ -112,14 +134,15 @@ def retrieve(query_vecs: np.ndarray, doc_vecs: np.ndarray, qids: list[str], qlan
     rows_per_block = max(1, min(SELECT_CELLS, cells) // width)
     for start in range(0, n, rows_per_product):
         stop = min(n, start + rows_per_product)
-        scores = np.asarray(query_vecs[start:stop] @ doc_vecs.T, dtype=np.float32)
+        scores = np.asarray(score_rows(start, stop), dtype=np.float32)
         for a in range(0, stop - start, rows_per_block):
             b = min(stop - start, a + rows_per_block)
             q = slice(start + a, start + b)
             block = _ranked_block(scores[a:b], rel[q], excl[q], layout, depth)
             out_top[q], out_scores[q], out_rel_ranks[q], out_rel_scores[q], out_best[q], out_twin[q] = block
         if graph is not None:
-            top, top_scores, chunk_hits = _graph_head(graph, query_vecs[start:stop], scores, excl[start:stop],
+            index, query_vecs, threads = graph
+            top, top_scores, chunk_hits = _graph_head(index, query_vecs[start:stop], scores, excl[start:stop],
                                                       out_top[start:stop], depth, k, threads)
             graph_top[start:stop], graph_scores[start:stop] = top, top_scores  # type: ignore[index]
             hits += chunk_hits
@@ -135,13 +158,8 @@ def retrieve(query_vecs: np.ndarray, doc_vecs: np.ndarray, qids: list[str], qlan
         n_relevant=np.array([r.size for r in relevant], np.int64).reshape(n), lang_names=layout.lang_names,
         best_irrelevant_rank=out_best, best_irrelevant_twinned_rank=out_twin, exact_head=exact_head,
         exact_head_len=exact_len)
-    params: dict[str, Any] = {"depth": depth}
-    recall = None
-    if graph is not None:
-        params.update(M=hnsw.M, ef_construction=hnsw.ef_construction, ef=max(hnsw.ef, depth), seed=hnsw.seed,
-                      build_threads=hnsw.build_threads, space="ip")
-        recall = hits / max(1, n)
-    return RetrievalResult(columns, kind, params, recall)
+    recall = hits / max(1, n) if graph is not None else None
+    return RetrievalResult(columns, "exact", {"depth": depth}, recall)
 
 
 def product_rows(pool_size: int, chunk_cells: int | None = None) -> int:
