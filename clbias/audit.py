@@ -240,6 +240,9 @@ def language_gaps(corpus: Corpus, results: list[ScenarioResult], model: str, nam
             metrics: dict[str, float | None] = {}
             ci: dict[str, list[float] | None] = {}
             for n in names:
+                if n in en.bounds or n in x.bounds:  # censored: exact queries alone would bias the gap
+                    metrics[n], ci[n] = None, None
+                    continue
                 va = np.array([np.nan if v is None else v for v in en.per_query[n]], dtype=float)
                 vb = np.array([np.nan if v is None else v for v in x.per_query[n]], dtype=float)
                 if paired:

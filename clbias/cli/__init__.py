@@ -7,9 +7,9 @@ from typing import Sequence
 
 from .. import __version__
 from ..errors import ClbiasError
-from . import audit, compare, embed, export, models, probes, report, shift, train
+from . import audit, compare, embed, export, models, pools, probes, report, shift, train
 
-COMMANDS = (audit, embed, export, models, probes, train, shift, report, compare)
+COMMANDS = (audit, embed, export, models, probes, train, shift, report, compare, pools)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -18,7 +18,18 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.register(sub)
+    _no_abbreviations(p)
     return p
+
+
+def _no_abbreviations(p: argparse.ArgumentParser) -> None:
+    """argparse takes a unique prefix of an option for the option (`--run X` for `--runs X`); every parser
+    and sub-parser here matches options exactly."""
+    p.allow_abbrev = False
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _no_abbreviations(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ..audit import AuditSettings, audit, plan_audit
+from ..retrievers.select import FUSIONS, SystemRequest, check_system_options, load_runs, make_systems, parse_run_spec
 from ..corpus import check_trec_ids, load_corpus
 from ..errors import InputError
 from ..gate import GateTarget, broken_gates, check_gates, parse_gates
@@ -28,7 +29,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("audit", help="audit a mixed-language corpus for English bias",
                        description="Embed a corpus, search it per scenario, and report English bias.")
     p.add_argument("corpus", type=Path, help="corpus directory (corpus.jsonl, queries.jsonl, qrels/*.tsv)")
-    add_model_options(p, multiple=True)
+    add_model_options(p, multiple=True, action=_InOrder)
+    p.add_argument("--run", action=_InOrder, dest="run_spec", metavar="NAME=PATH", type=parse_run_spec,
+                   help="audit a run file another system wrote: a TREC (qid Q0 docid rank score tag) or JSON Lines "
+                        "run over the whole corpus (.gz accepted), or a directory of one run per pool named as "
+                        "`clbias pools export` names them; repeatable, alone or beside --model "
+                        "(docs/run-files.md)")
+    p.add_argument("--bm25", action=_InOrder, nargs=0, help="audit the built-in BM25 (bm25s; each pool indexed "
+                   "on its own)")
+    p.add_argument("--hybrid", action=_InOrder, nargs=0, help="audit BM25 + the first --model (or the default "
+                   "model) fused per pool (--fusion)")
+    p.add_argument("--fusion", choices=FUSIONS, default="rrf", help="how --hybrid fuses: reciprocal rank fusion "
+                   "(default) or a weighted sum of min-max normalised scores (--bm25-weight)")
+    p.add_argument("--rrf-k", type=int, default=60, help="RRF constant k (default 60)")
+    p.add_argument("--bm25-weight", type=float, default=0.5, help="BM25's weight in --fusion weighted (default 0.5)")
     p.add_argument("--scenario", action="append", choices=SCENARIO_KINDS,
                    help="scenario kind(s) to run (default: all)")
     p.add_argument("--langs", help="comma-separated non-English languages to include (default: all)")
@@ -57,6 +71,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--detail", action="store_true", help="print every table, not only the verdict and summary")
     add_engine_options(p)
     p.set_defaults(run=run)
+
+
+class _InOrder(argparse.Action):
+    """Appends like action="append" and records the order of every system option (--model, --run, --bm25,
+    --hybrid): the first system named is the base of every comparison."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        value = True if values == [] else values
+        setattr(namespace, self.dest, (getattr(namespace, self.dest, None) or []) + [value])
+        kind = "run" if self.dest == "run_spec" else self.dest
+        namespace.systems = (getattr(namespace, "systems", None) or []) + [SystemRequest(kind, value)]
 
 
 def parse_langs(text: str, available: list[str]) -> list[str]:
@@ -95,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
     # Everything that can be refused is refused before the model loads or builds: gates, options, output paths.
     gates = parse_gates(args.fail_if) if args.fail_if else []
     check_model_options(args)
+    check_system_options(args.rrf_k, args.bm25_weight)
     settings_from_args(args, None)
     check_output_paths({"--json": args.json, "--markdown": args.markdown, "--html": args.html}, {"--runs": args.runs})
     ray = ray_options(args)  # fails fast (extra missing, cluster unreachable) before any expensive work
@@ -105,8 +132,16 @@ def run(args: argparse.Namespace) -> int:
     plan = plan_audit(corpus, settings)
     check_gates(gates, [GateTarget(s.label, s.kind, s.query_lang) for s in plan.scenarios], settings.metric_names(),
                 corpus.doc_langs + corpus.query_langs, settings.k)
-    encoders = load_encoders(args, console, default=DEFAULT_MODEL)
-    report = audit(corpus, encoders, settings, progress=None if args.quiet else RichProgress(console), plan=plan)
+    requests = getattr(args, "systems", None) or [SystemRequest("model", DEFAULT_MODEL)]
+    runs = load_runs(requests, plan)  # every run file read and checked before any model loads
+
+    def encoders(specs: list[str]) -> list:  # type: ignore[type-arg]
+        args.model = specs
+        return load_encoders(args, console, default=DEFAULT_MODEL)
+
+    systems = make_systems(requests, runs, encoders, fusion=args.fusion, rrf_k=args.rrf_k,
+                           bm25_weight=args.bm25_weight)
+    report = audit(corpus, systems, settings, progress=None if args.quiet else RichProgress(console), plan=plan)
     if args.runs:
         report.run_files = [str(p) for p in trec_run_paths(report, args.runs)]
     if not args.quiet:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -14,9 +15,9 @@ from ..runtime.manifest import MANIFEST_NAME, load_manifest
 ONNX_ALIASES = GRAPH_ALIASES
 
 
-def add_model_options(p: argparse.ArgumentParser, multiple: bool = False) -> None:
+def add_model_options(p: argparse.ArgumentParser, multiple: bool = False, action: Any = "append") -> None:
     if multiple:
-        p.add_argument("--model", action="append", help="exported model dir or name under exported/, optionally "
+        p.add_argument("--model", action=action, help="exported model dir or name under exported/, optionally "
                        "NAME:GRAPH to pick one graph (fp32, int8, int8-RECIPE or a file name); repeat to compare "
                        "models or graphs side by side (default: multilingual-e5-small, built if missing)")
     else:

@@ -64,9 +64,16 @@ class MetricDisplay:
         sep = "–" if ci[0] >= 0 and ci[1] >= 0 and not sign else " to "
         return f"{format(ci[0], spec)}{sep}{format(ci[1], spec)}"
 
-    def cell(self, value: float | None, ci: list[float] | None = None, sign: bool = False) -> str:
+    def cell(self, value: float | None, ci: list[float] | None = None, sign: bool = False,
+             bound: Mapping[str, Any] | None = None) -> str:
+        if bound:
+            return f"{self.bounds(bound)} {self.ci(bound.get('ci'))}".rstrip()
         text = self.value(value, sign=sign)
         return f"{text} {self.ci(ci, sign)}" if value is not None and ci else text
+
+    def bounds(self, bound: Mapping[str, Any]) -> str:
+        """A censored metric (ModelScores.bounds): `62…71 (5 censored)`, never one number."""
+        return f"{self.value(bound.get('low'))}…{self.value(bound.get('high'))} ({bound.get('censored')} censored)"
 
 
 def _fewer_decimals(spec: str) -> str:

@@ -9,7 +9,7 @@ from ..io import write_text_atomic
 from .display import at_k, change_class, display, parallel_text, significant
 from .matrix import MATRIX_METRICS, language_matrix, matrix_sentence
 from .model import Report
-from .summary import summary_cell, summary_columns, summary_langs
+from .summary import summary_bound, summary_cell, summary_columns, summary_langs
 from .truncation import truncation_counts, truncation_ids
 from .verdict import LEANING_SHORT, verdict
 
@@ -48,8 +48,10 @@ def write_json(report: Report, path: str | Path, per_query: bool = True) -> None
     write_text_atomic(path, to_json_text(report, per_query))
 
 
-def _cell(key: str, value: float | None, ci: list[float] | None) -> str:
+def _cell(key: str, value: float | None, ci: list[float] | None, bound: dict | None = None) -> str:
     d = display(key)
+    if bound:
+        return f"{d.bounds(bound)} [{d.ci(bound['ci'])}]" if bound.get("ci") else d.bounds(bound)
     return f"{d.value(value)} [{d.ci(ci)}]" if value is not None and ci else d.value(value)
 
 
@@ -65,6 +67,10 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
 def _header_lines(report: Report) -> list[str]:
     lines = []
     for m in report.models:
+        if m.kind != "model":
+            lines.append(f"- system `{_md(m.name)}`: {_md(m.describe().split(' ', 1)[1])}; sha256 `{m.sha256}`"
+                         if m.sha256 else f"- system `{_md(m.name)}`: {_md(m.describe().split(' ', 1)[1])}")
+            continue
         lines.append(f"- model `{m.name}` sha256 `{m.sha256}` ({m.onnx}, {m.pooling} pooling, "
                      f"prefixes {m.prefixes['query']!r}/{m.prefixes['passage']!r}, max length {m.max_length})")
     env = report.environment
@@ -94,7 +100,8 @@ def _summary_lines(report: Report) -> list[str]:
     rows = []
     for lang in langs:
         for m in report.models:
-            cells = [_cell(c.metric, *cell) if (cell := summary_cell(report, c, lang, m.name)) else ""
+            cells = [_cell(c.metric, *cell, summary_bound(report, c, lang, m.name))
+                     if (cell := summary_cell(report, c, lang, m.name)) else ""
                      for c in columns]
             rows.append([lang] + ([_md(m.name)] if many else []) + [LEANING_SHORT[found.leaning(lang, m.name)] or "–"]
                         + cells)
@@ -129,7 +136,7 @@ def _scenario_lines(report: Report) -> list[str]:
     keys = [at_k(key, k) for key in SCENARIO_KEYS] + [
         key for key in ("twin_pref", "eir_neutral")
         if any(s.metrics.get(key) is not None for r in report.scenarios for s in r.by_model.values())]
-    rows = [[_md(r.name), _md(name), str(r.n_queries)] + [_cell(key, s.metrics.get(key), s.ci.get(key)) for key in keys]
+    rows = [[_md(r.name), _md(name), str(r.n_queries)] + [_cell(key, s.metrics.get(key), s.ci.get(key), s.bounds.get(key)) for key in keys]
             for r in report.scenarios for name, s in r.by_model.items()]
     return ["", "## Scenarios", ""] + _table(["scenario", "model", "n"] + [display(key).title for key in keys], rows)
 

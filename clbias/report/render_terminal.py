@@ -16,7 +16,7 @@ from rich.text import Text
 from .display import at_k, change_class, display, parallel_text, significant
 from .matrix import MATRIX_METRICS, LanguageMatrix, language_matrix
 from .model import Report, ScenarioResult
-from .summary import SummaryColumn, summary_cell, summary_columns, summary_langs
+from .summary import SummaryColumn, summary_bound, summary_cell, summary_columns, summary_langs
 from .truncation import truncation_line
 from .verdict import LEANING_SHORT, Verdict, verdict
 
@@ -37,8 +37,10 @@ def _title(key: str) -> str:
     return f"{head}\n@{k} {d.arrow}".rstrip() if at else f"{d.short}\n{d.arrow}".rstrip()
 
 
-def _fmt(key: str, value: float | None, ci: list[float] | None = None) -> str:
+def _fmt(key: str, value: float | None, ci: list[float] | None = None, bound: dict | None = None) -> str:
     d = display(key)
+    if bound:
+        return f"[yellow]{escape(d.bounds(bound))}[/yellow]" + (f"\n[dim]{d.ci(bound['ci'])}[/dim]" if bound.get("ci") else "")
     text = d.value(value)
     return f"{text}\n[dim]{d.ci(ci)}[/dim]" if value is not None and ci else text
 
@@ -62,7 +64,9 @@ def _corpus_line(report: Report) -> str:
 
 
 def compact_header(report: Report) -> Text:
-    models = ", ".join(f"[bold]{escape(m.name)}[/bold] {m.sha256[:12]} {escape(m.onnx)}" for m in report.models)
+    models = ", ".join(f"[bold]{escape(m.name)}[/bold] " + (f"{m.sha256[:12]} {escape(m.onnx)}" if m.kind == "model"
+                                                             else escape(m.describe().split(" ", 1)[1]))
+                       for m in report.models)
     s, env, idx = report.settings, report.environment, report.index
     recall = idx.get("recall_vs_exact")
     second = (f"[dim]k={s.get('k')}  {idx.get('kind')} index" + (f" (recall {recall:.3f})" if recall is not None else "")
@@ -74,6 +78,9 @@ def compact_header(report: Report) -> Text:
 def header(report: Report) -> Panel:
     lines = []
     for m in report.models:
+        if m.kind != "model":
+            lines.append(f"[bold]{escape(m.name)}[/bold]  {escape(m.describe().split(' ', 1)[1])}")
+            continue
         lines.append(f"[bold]{escape(m.name)}[/bold]  sha256 {m.sha256[:12]}  {escape(m.onnx)}  pooling={m.pooling}"
                      f"{'+l2' if m.normalize else ''}  max_len={m.max_length}  "
                      f"prefixes query={escape(repr(m.prefixes['query']))} passage={escape(repr(m.prefixes['passage']))}")
@@ -133,8 +140,8 @@ def _summary(report: Report, columns: list[SummaryColumn], langs: list[str], fou
                          no_wrap=True)
     for lang in langs:
         for i, model in enumerate(m.name for m in report.models):
-            cells = ["" if (cell := summary_cell(report, c, lang, model)) is None else display(c.metric).cell(*cell)
-                     for c in columns]
+            cells = ["" if (cell := summary_cell(report, c, lang, model)) is None else
+                     display(c.metric).cell(*cell, bound=summary_bound(report, c, lang, model)) for c in columns]
             lead = [lang if i == 0 else ""] + ([escape(model)] if many else [])
             table.add_row(*lead, LEANING_SHORT[found.leaning(lang, model)], *cells)
     return table
@@ -174,7 +181,7 @@ def scenario_table(report: Report, kind: str, results: list[ScenarioResult]) -> 
         table.add_column(_title(key), justify="right")
     for r in results:
         for i, (name, scores) in enumerate(r.by_model.items()):
-            cells = [_fmt(key, scores.metrics.get(key), scores.ci.get(key)) for key in keys]
+            cells = [_fmt(key, scores.metrics.get(key), scores.ci.get(key), scores.bounds.get(key)) for key in keys]
             lead = ["+".join(r.pool_langs), r.query_lang, str(r.n_queries)] if i == 0 else ["", "", ""]
             table.add_row(*map(escape, lead), *([escape(name)] if many else []), *cells)
         for comp in r.comparisons:

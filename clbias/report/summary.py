@@ -3,6 +3,7 @@ with its headline metric (value and CI in the same cell)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .display import at_k
 from .model import Report, ScenarioResult
@@ -59,4 +60,12 @@ def summary_cell(report: Report, column: SummaryColumn, lang: str, model: str
         if column.matches(r, lang) and model in r.by_model:
             s = r.by_model[model]
             return s.metrics.get(column.metric), s.ci.get(column.metric) if column.with_ci else None
+    return None
+
+
+def summary_bound(report: Report, column: SummaryColumn, lang: str, model: str) -> dict[str, Any] | None:
+    """The bounds of `column` where the system's rankings leave it open (ModelScores.bounds), else None."""
+    for r in report.scenarios:
+        if column.matches(r, lang) and model in r.by_model:
+            return r.by_model[model].bounds.get(column.metric)
     return None

@@ -46,6 +46,7 @@ class Evidence:
     ci: tuple[float, float] | None
     reference: float
     reference_name: str  # "50" | "neutral EIR" | "bound"
+    bounds: tuple[float, float, int] | None = None  # (low, high, censored queries) when the metric is censored
 
 
 @dataclass(frozen=True)
@@ -108,11 +109,28 @@ def _ci(ci: list[float] | None) -> tuple[float, float] | None:
     return (float(ci[0]), float(ci[1])) if ci else None
 
 
-def judge(metrics: dict[str, float | None], ci: dict[str, list[float] | None]) -> tuple[Leaning, Evidence | None]:
-    """Leaning and the evidence behind it, from one scenario's aggregates (rules 1-3 of the module)."""
+def _bounded(metrics: dict[str, float | None], ci: dict[str, list[float] | None],
+             bounds: dict[str, dict] | None) -> tuple[dict[str, float | None], dict[str, list[float] | None],
+                                                      dict[str, tuple[float, float, int]]]:
+    """A censored metric (a run that stops at a depth) enters the rules through its bounds: the interval from
+    the low end of the low bound's CI to the high end of the high bound's, so a leaning is called only when
+    every ranking consistent with the run would call it."""
+    metrics, ci, spans = dict(metrics), dict(ci), {}
+    for name, b in (bounds or {}).items():
+        if b.get("low") is not None and b.get("high") is not None:
+            metrics[name], ci[name] = b["low"], b.get("ci")
+            spans[name] = (float(b["low"]), float(b["high"]), int(b.get("censored", 0)))
+    return metrics, ci, spans
+
+
+def judge(metrics: dict[str, float | None], ci: dict[str, list[float] | None],
+          bounds: dict[str, dict] | None = None) -> tuple[Leaning, Evidence | None]:
+    """Leaning and the evidence behind it, from one scenario's aggregates (rules 1-3 of the module);
+    `bounds`: ModelScores.bounds of a censored system."""
+    metrics, ci, spans = _bounded(metrics, ci, bounds)
     pref, pref_ci = metrics.get("twin_pref"), _ci(ci.get("twin_pref"))
     if pref is not None:
-        ev = Evidence("twin_pref", pref, pref_ci, NEUTRAL_TWIN_PREF, "50")
+        ev = Evidence("twin_pref", pref, pref_ci, NEUTRAL_TWIN_PREF, "50", spans.get("twin_pref"))
         if pref_ci and pref_ci[0] > NEUTRAL_TWIN_PREF:
             return "english", ev
         if pref_ci and pref_ci[1] < NEUTRAL_TWIN_PREF:
@@ -123,13 +141,14 @@ def judge(metrics: dict[str, float | None], ci: dict[str, list[float] | None]) -
         return "unmeasured", None
     neutral = metrics.get("eir_neutral")
     if neutral is not None:
-        ev = Evidence("eir", eir, eir_ci, neutral, "neutral EIR")
-        if eir_ci and eir_ci[0] > neutral:
+        neutral_low, neutral_high, _ = spans.get("eir_neutral", (neutral, neutral, 0))
+        ev = Evidence("eir", eir, eir_ci, neutral, "neutral EIR", spans.get("eir"))
+        if eir_ci and eir_ci[0] > neutral_high:
             return "english", ev
-        if eir_ci and eir_ci[1] < neutral:
+        if eir_ci and eir_ci[1] < neutral_low:
             return "own", ev
         return "neutral", ev
-    ev = Evidence("eir", eir, eir_ci, EIR_BOUND, "bound")
+    ev = Evidence("eir", eir, eir_ci, EIR_BOUND, "bound", spans.get("eir"))
     return ("english" if eir_ci and eir_ci[0] > EIR_BOUND else "neutral"), ev
 
 
@@ -145,7 +164,7 @@ def findings(report: Report) -> list[LanguageFinding]:
             if r is None or scores is None:
                 out.append(LanguageFinding(lang, model, None, "unmeasured"))
                 continue
-            leaning, ev = judge(scores.metrics, scores.ci)
+            leaning, ev = judge(scores.metrics, scores.ci, scores.bounds)
             complete = at_k("complete@{k}", k)
             out.append(LanguageFinding(lang, model, r.name, leaning, ev,
                                        (scores.metrics.get("max_r_norm"), scores.ci.get("max_r_norm")),
@@ -189,6 +208,8 @@ def _evidence_text(f: LanguageFinding, with_label: bool) -> str:
     ev = f.evidence
     assert ev is not None
     value = _num(ev.metric, ev.value, ev.ci)
+    if ev.bounds:
+        value = f"{display(ev.metric).bounds(dict(zip(('low', 'high', 'censored'), ev.bounds)))} [{display(ev.metric).ci(ev.ci)}]"
     if ev.reference_name == "neutral EIR":
         value += f" vs neutral {display('eir_neutral').value(ev.reference)}"
     return f"{f.lang} ({display(ev.metric).label} {value})" if with_label else f"{f.lang} {value}"

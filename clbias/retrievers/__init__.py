@@ -20,9 +20,10 @@ from __future__ import annotations
 
 from .base import (AuditContext, Embedder, PoolRanking, Retriever, Scorer, System, as_system,
                    system_labels)
+from .builtin import BM25System, HybridSystem
 from .dense import EmbedderSystem, EncoderSystem, ShiftedSystem
 from .lists import PoolRunsSystem, RankingSystem, RunFileSystem, ScoreSystem
 
-__all__ = ["AuditContext", "Embedder", "EmbedderSystem", "EncoderSystem", "PoolRanking", "PoolRunsSystem",
+__all__ = ["AuditContext", "BM25System", "HybridSystem", "Embedder", "EmbedderSystem", "EncoderSystem", "PoolRanking", "PoolRunsSystem",
            "RankingSystem", "Retriever", "RunFileSystem", "ScoreSystem", "Scorer", "ShiftedSystem", "System",
            "as_system", "system_labels"]

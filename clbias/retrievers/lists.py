@@ -140,11 +140,17 @@ class RunFileSystem:
         self.run: Run | None = run
         self.info = _run_info(name, [run], "corpus", self.path) if run else ModelInfo(name=name, kind="run")
 
+    def load(self, ctx: AuditContext) -> None:
+        """Read and check the run against the corpus (InputError naming file and line)."""
+        corpus = ctx.corpus
+        self.run = read_run(self.path, corpus.doc_index(), {q.id for q in corpus.queries})
+        self.info = _run_info(self.name, [self.run], "corpus", self.path)
+
     def prepare(self, ctx: AuditContext) -> list[str]:
         corpus = ctx.corpus
         if self.run is None:
-            self.run = read_run(self.path, corpus.doc_index(), {q.id for q in corpus.queries})
-            self.info = _run_info(self.name, [self.run], "corpus", self.path)
+            self.load(ctx)
+        assert self.run is not None
         needed = {corpus.queries[i].id for i in ctx.queries_needed}
         missing = len(needed - set(self.run.rankings))
         notes = [f"{self.name}: a run over the whole corpus ({self.path.name}, depth {self.run.depth}); each "
@@ -201,7 +207,8 @@ class PoolRunsSystem:
         self.info = ModelInfo(name=name, kind="run")
         self.runs: dict[str, Run] = {}
 
-    def prepare(self, ctx: AuditContext) -> list[str]:
+    def load(self, ctx: AuditContext) -> None:
+        """Read and check the run of every pool the audit's scenarios use."""
         doc_ids = ctx.doc_ids
         for scenario in ctx.scenarios:
             name = scenario_pool_name(scenario, doc_ids)
@@ -213,12 +220,14 @@ class PoolRunsSystem:
                                  f"{name}.jsonl (optionally .gz), as `clbias pools export` names the pools",
                                  self.directory)
             docs = [ctx.corpus.docs[i] for i in scenario.pool]
-            queries = {q.id for s in ctx.scenarios if scenario_pool_name(s, doc_ids) == name
-                       for q in ctx.queries(s)}
-            queries |= {q.id for q in ctx.corpus.queries}
+            queries = {q.id for q in ctx.corpus.queries}
             self.runs[name] = read_run(path, {d.id: i for i, d in enumerate(docs)}, queries)
-        runs = [self.runs[n] for n in sorted(self.runs)]
-        self.info = _run_info(self.name, runs, "pools", self.directory)
+        self.info = _run_info(self.name, [self.runs[n] for n in sorted(self.runs)], "pools", self.directory)
+
+    def prepare(self, ctx: AuditContext) -> list[str]:
+        if not self.runs:
+            self.load(ctx)
+        runs = self.runs
         return [f"{self.name}: one run per pool from {self.directory} ({len(runs)} pools); ranks beyond a run's "
                 "depth are censored"]
 

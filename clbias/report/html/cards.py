@@ -14,6 +14,8 @@ def _dl(items: Iterable[tuple[str, str]]) -> str:
 
 
 def _model_card(m: ModelInfo) -> str:
+    if m.kind != "model":
+        return _system_card(m)
     source = m.source.get("description") or m.source.get("model") or m.source.get("note")
     items = [("sha256", f'<span class="sha">{_e(m.sha256)}</span>'), ("ONNX file", f"<code>{_e(m.onnx)}</code>"),
              ("pooling", _e(m.pooling + (" + L2 normalisation" if m.normalize else ""))),
@@ -25,6 +27,19 @@ def _model_card(m: ModelInfo) -> str:
     if m.shift:
         items.append(("shift", f"<code>{_e(_json(m.shift))}</code>"))
     return f'<div class="card"><h3>model</h3><div style="font-weight:620;margin-bottom:6px">{_e(m.name)}</div>{_dl(items)}</div>'
+
+
+def _system_card(m: ModelInfo) -> str:
+    """A run file, built-in BM25, hybrid or user retriever: its kind and what identifies it."""
+    items = [("kind", _e(m.kind_label))] + ([("sha256", f'<span class="sha">{_e(m.sha256)}</span>')] if m.sha256 else [])
+    for key, value in m.details.items():
+        if key == "files":
+            items.append(("files", "<br>".join(f'<code>{_e(f["path"])}</code> <span class="sha">{_e(f["sha256"])}</span> '
+                                               f'({_e(f["rows"])} rows, depth {_e(f["depth"])})' for f in value)))
+        else:
+            items.append((key, f"<code>{_e(value if isinstance(value, str) else _json(value))}</code>"))
+    return (f'<div class="card"><h3>{_e(m.kind_label)}</h3><div style="font-weight:620;margin-bottom:6px">{_e(m.name)}</div>'
+            f'{_dl(items)}</div>')
 
 
 def _quantization_html(q: dict[str, Any]) -> str:

@@ -49,6 +49,7 @@ tr.first td {{ border-top: 1px solid #d9dee4; }}
 tr.delta td {{ background: #fbfaf6; }}
 tr.qen td.lang {{ color: var(--en); font-weight: 600; }}
 .ci {{ display: block; color: #8a95a1; font-size: 11px; }}
+.censored {{ color: #9a5b00; font-style: italic; }}
 .better {{ color: {BETTER}; font-weight: 600; }}
 .worse {{ color: {WORSE}; font-weight: 600; }}
 .wtl {{ display: block; color: #8a95a1; font-size: 11px; }}

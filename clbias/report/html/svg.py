@@ -51,9 +51,13 @@ def _fmt(value: float | None, digits: int = 1, sign: bool = False) -> str:
     return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
 
 
-def _cell(key: str, value: float | None, ci: Sequence[float] | None) -> str:
-    """A table cell: the value in the metric's format, the CI below it."""
+def _cell(key: str, value: float | None, ci: Sequence[float] | None, bound: dict[str, Any] | None = None) -> str:
+    """A table cell: the value in the metric's format, the CI below it; a censored metric's bounds, marked."""
     d = display(key)
+    if bound:
+        ci_text = f'<span class="ci">{_e(d.ci(bound["ci"]))}</span>' if bound.get("ci") else ""
+        return (f'<span class="censored" title="bounds: the system ranked too few documents for an exact value">'
+                f'{_e(d.bounds(bound))}</span>{ci_text}')
     text = _e(d.value(value))
     if value is not None and ci:
         text += f'<span class="ci">{_e(d.ci(list(ci)))}</span>'

@@ -6,7 +6,7 @@ from typing import Any, Iterable, Sequence
 from ..display import at_k, change_class, display, significant
 from ..matrix import LanguageMatrix
 from ..model import LanguageGap, Report, ScenarioResult
-from ..summary import summary_cell, summary_columns, summary_langs
+from ..summary import summary_bound, summary_cell, summary_columns, summary_langs
 from ..truncation import truncation_counts, truncation_ids
 from ..verdict import LEANING_SHORT, Verdict
 from .cards import _langs_html
@@ -51,7 +51,8 @@ def summary_table(report: Report, found: Verdict) -> str:
     rows = []
     for lang in langs:
         for i, m in enumerate(report.models):
-            cells = "".join(f"<td>{_cell(c.metric, *cell)}</td>" if (cell := summary_cell(report, c, lang, m.name))
+            cells = "".join(f"<td>{_cell(c.metric, *cell, summary_bound(report, c, lang, m.name))}</td>"
+                            if (cell := summary_cell(report, c, lang, m.name))
                             else "<td></td>" for c in columns)
             leaning = found.leaning(lang, m.name)
             lead = f'<td class="l">{_e(lang) if i == 0 else ""}</td>' + (f'<td class="l">{_e(m.name)}</td>' if many else "")
@@ -95,7 +96,7 @@ def scenario_table(report: Report, kind: str, results: Sequence[ScenarioResult])
         for i, (name, s) in enumerate(r.by_model.items()):
             lead = (f'<td class="l">{_langs_html(r.pool_langs)}</td><td class="l lang">{_e(r.query_lang)}</td>'
                     f"<td>{_e(r.n_queries)}</td>") if i == 0 else '<td></td><td></td><td></td>'
-            cells = "".join(f"<td>{_cell(key, s.metrics.get(key), s.ci.get(key))}</td>" for key in keys)
+            cells = "".join(f"<td>{_cell(key, s.metrics.get(key), s.ci.get(key), s.bounds.get(key))}</td>" for key in keys)
             cls = " ".join(c for c in ("first" if i == 0 else "", "qen" if _is_en(r.query_lang) else "") if c)
             rows.append(f'<tr class="{cls}">{lead}' + (f'<td class="l">{_e(name)}</td>' if many else "") + cells + "</tr>")
         for comp in r.comparisons:
@@ -146,7 +147,7 @@ def top1_table(report: Report) -> str:
     rows = []
     for r in chosen:
         for name, s in r.by_model.items():
-            cells = "".join(f"<td>{_cell(key, s.metrics.get(key), s.ci.get(key))}</td>" for key in keys)
+            cells = "".join(f"<td>{_cell(key, s.metrics.get(key), s.ci.get(key), s.bounds.get(key))}</td>" for key in keys)
             cls = "qen" if _is_en(r.query_lang) else ""
             rows.append(f'<tr class="{cls}"><td class="l lang">{_e(r.name)}</td><td class="l">{_e(name)}</td>{cells}</tr>')
     return _table("top-1 decomposition (% of queries): relevant / irrelevant × query language / English / other", head,
