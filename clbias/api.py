@@ -31,7 +31,8 @@ def embed(texts: Sequence[str], model: Encoder | str | Path, kind: Kind = "passa
     return embed_texts(encoder, list(texts), kind, cache_dir, batch_size)[0]
 
 
-def audit_corpus(corpus: str | Path, models: Sequence[Encoder | str | Path], **settings: Any) -> Report:
-    encoders = [m if isinstance(m, Encoder) else load_model(m) for m in models]
+def audit_corpus(corpus: str | Path, models: Sequence[Any], **settings: Any) -> Report:
+    """`models`: exported models (Encoder, directory or name) or any retriever `clbias.retrievers` takes."""
+    encoders = [load_model(m) if isinstance(m, (str, Path)) else m for m in models]
     split = settings.pop("split", None)
     return audit(load_corpus(corpus, split), encoders, AuditSettings(**settings))

@@ -184,6 +184,9 @@ def _censored_scores(result: CensoredResult, pool: PoolInfo, settings: AuditSett
     per_query: dict[str, list[float | None]] = {}
     bounds: dict[str, dict[str, Any]] = {}
     for n in names:
+        if registry.get_metric(n).unit == "score":  # completions rank by made-up scores; the real ones are unknown
+            metrics[n], ci[n], per_query[n] = None, None, [None] * len(result.known.docs)
+            continue
         values = np.stack([e[n] for e in evaluated])
         low, high = np.fmin.reduce(values, axis=0), np.fmax.reduce(values, axis=0)
         censored = ~np.isnan(low) & (low != high)

@@ -78,18 +78,22 @@ class ModelInfo:
     def kind_label(self) -> str:
         return SYSTEM_KINDS.get(self.kind, self.kind)
 
-    def describe(self) -> str:
-        """One plain line naming the system, its kind and what identifies it (every renderer uses it)."""
+    def identity(self, full: bool = False) -> str:
+        """What identifies the system beyond its name and kind (hashes, files, parameters); `full`: whole hashes."""
+        n = 64 if full else 12
         if self.kind == "model":
-            return f"{self.name} (model) sha256 {self.sha256[:12]} {self.onnx}"
+            return f"sha256 {self.sha256[:n]} {self.onnx}"
         if self.kind == "run":
             files = self.details.get("files", [])
             mode = "one run per pool" if self.details.get("mode") == "pools" else "one run over the corpus"
-            shown = ", ".join(f"{Path(f['path']).name} sha256 {f['sha256'][:12]}" for f in files[:3])
+            shown = ", ".join(f"{Path(f['path']).name} sha256 {f['sha256'][:n]}" for f in files[:3])
             more = f" and {len(files) - 3} more" if len(files) > 3 else ""
-            return f"{self.name} (run file, {mode}) {shown}{more}"
-        params = ", ".join(f"{k}={v}" for k, v in self.details.items() if not isinstance(v, (dict, list)))
-        return f"{self.name} ({self.kind_label}){' ' + params if params else ''}"
+            return f"{mode}: {shown}{more}"
+        return ", ".join(f"{k}={v}" for k, v in self.details.items() if not isinstance(v, (dict, list)))
+
+    def describe(self) -> str:
+        """One plain line naming the system, its kind and what identifies it."""
+        return f"{self.name} ({self.kind_label}) {self.identity()}".rstrip()
 
 
 @dataclass

@@ -68,8 +68,7 @@ def _header_lines(report: Report) -> list[str]:
     lines = []
     for m in report.models:
         if m.kind != "model":
-            lines.append(f"- system `{_md(m.name)}`: {_md(m.describe().split(' ', 1)[1])}; sha256 `{m.sha256}`"
-                         if m.sha256 else f"- system `{_md(m.name)}`: {_md(m.describe().split(' ', 1)[1])}")
+            lines.append(f"- {_md(m.kind_label)} `{_md(m.name)}`: {_md(m.identity(full=True))}")
             continue
         lines.append(f"- model `{m.name}` sha256 `{m.sha256}` ({m.onnx}, {m.pooling} pooling, "
                      f"prefixes {m.prefixes['query']!r}/{m.prefixes['passage']!r}, max length {m.max_length})")
@@ -135,7 +134,7 @@ def _scenario_lines(report: Report) -> list[str]:
     k = report.settings["k"]
     keys = [at_k(key, k) for key in SCENARIO_KEYS] + [
         key for key in ("twin_pref", "eir_neutral")
-        if any(s.metrics.get(key) is not None for r in report.scenarios for s in r.by_model.values())]
+        if any(s.metrics.get(key) is not None or key in s.bounds for r in report.scenarios for s in r.by_model.values())]
     rows = [[_md(r.name), _md(name), str(r.n_queries)] + [_cell(key, s.metrics.get(key), s.ci.get(key), s.bounds.get(key)) for key in keys]
             for r in report.scenarios for name, s in r.by_model.items()]
     return ["", "## Scenarios", ""] + _table(["scenario", "model", "n"] + [display(key).title for key in keys], rows)

@@ -39,14 +39,15 @@ def _title(key: str) -> str:
 
 def _fmt(key: str, value: float | None, ci: list[float] | None = None, bound: dict | None = None) -> str:
     d = display(key)
-    if bound:
-        return f"[yellow]{escape(d.bounds(bound))}[/yellow]" + (f"\n[dim]{d.ci(bound['ci'])}[/dim]" if bound.get("ci") else "")
+    if bound:  # compact: the bounds, then how many queries are censored, then the CI
+        return (f"[yellow]{d.value(bound.get('low'))}…{d.value(bound.get('high'))}[/yellow]\n"
+                f"[yellow]{bound.get('censored')} cens.[/yellow]" + (f"\n[dim]{d.ci(bound['ci'])}[/dim]" if bound.get("ci") else ""))
     text = d.value(value)
     return f"{text}\n[dim]{d.ci(ci)}[/dim]" if value is not None and ci else text
 
 
 def _present(report: Report, keys: tuple[str, ...]) -> list[str]:
-    return [key for key in keys if any(s.metrics.get(key) is not None for r in report.scenarios
+    return [key for key in keys if any(s.metrics.get(key) is not None or key in s.bounds for r in report.scenarios
                                        for s in r.by_model.values())]
 
 
@@ -65,7 +66,7 @@ def _corpus_line(report: Report) -> str:
 
 def compact_header(report: Report) -> Text:
     models = ", ".join(f"[bold]{escape(m.name)}[/bold] " + (f"{m.sha256[:12]} {escape(m.onnx)}" if m.kind == "model"
-                                                             else escape(m.describe().split(" ", 1)[1]))
+                                                             else escape(f"({m.kind_label}) {m.identity()}"))
                        for m in report.models)
     s, env, idx = report.settings, report.environment, report.index
     recall = idx.get("recall_vs_exact")
@@ -79,7 +80,7 @@ def header(report: Report) -> Panel:
     lines = []
     for m in report.models:
         if m.kind != "model":
-            lines.append(f"[bold]{escape(m.name)}[/bold]  {escape(m.describe().split(' ', 1)[1])}")
+            lines.append(f"[bold]{escape(m.name)}[/bold]  ({escape(m.kind_label)}) {escape(m.identity())}")
             continue
         lines.append(f"[bold]{escape(m.name)}[/bold]  sha256 {m.sha256[:12]}  {escape(m.onnx)}  pooling={m.pooling}"
                      f"{'+l2' if m.normalize else ''}  max_len={m.max_length}  "
@@ -261,6 +262,10 @@ def render(report: Report, console: Console | None = None, detail: bool = False)
             console.print(matrix_table(matrix, f" ({model})" if len(report.models) > 1 else ""))
     if detail:
         _render_detail(report, console)
+    if any(s.bounds for r in report.scenarios for s in r.by_model.values()):
+        console.print(Text("low…high = bounds of a censored metric: the system's ranking stops before the end of the "
+                           "pool, so some ranks it needs are unknown ('cens.' = queries affected; docs/run-files.md)",
+                           style="yellow"))
     console.print()
     console.print(Text(truncation_line(report, None if detail else console.width), style="dim"))
     if report.neighbours:

@@ -31,7 +31,7 @@ class SummaryColumn:
 
 
 def _has(report: Report, kind: str, metric: str) -> bool:
-    return any(r.kind == kind and any(s.metrics.get(metric) is not None for s in r.by_model.values())
+    return any(r.kind == kind and any(s.metrics.get(metric) is not None or metric in s.bounds for s in r.by_model.values())
                for r in report.scenarios)
 
 

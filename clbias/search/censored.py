@@ -15,7 +15,7 @@ English (or every unknown non-English) document first, the orders that push thes
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -75,11 +75,26 @@ def rank_known(known: KnownRankings, qids: list[str], qlangs: list[str], relevan
             return out
         return score_rows
 
-    if all(c >= size for c in covered):
-        return rank_scores(rows(True, True), n, qids, qlangs, relevant, pool, depth, k, excluded)
+    if all(c >= size for c in covered):  # every rank known: exact, with the system's own scores
+        return _with_real_scores(rank_scores(rows(True, True), n, qids, qlangs, relevant, pool, depth, k, excluded),
+                                 known, size)
     completions = [rank_scores(rows(rf, ef), n, qids, qlangs, relevant, pool, depth, k, excluded)
                    for rf, ef in COMPLETIONS]
     return CensoredResult(completions, known, lengths, size)
+
+
+def _with_real_scores(result: RetrievalResult, known: KnownRankings, size: int) -> RetrievalResult:
+    """The ranking of `result` (made from rank positions, which keep the run's order exactly) with the scores
+    the system gave (score metrics and TREC output read them)."""
+    c = result.columns
+    top_scores = np.full(c.top.shape, np.nan, np.float32)
+    rel_scores = np.full(c.relevant.shape, np.nan, np.float32)
+    for i, (docs, scores) in enumerate(zip(known.docs, known.scores)):
+        row = np.full(size, np.nan, np.float32)
+        row[docs] = scores
+        top_scores[i] = np.where(c.top[i] >= 0, row[np.maximum(c.top[i], 0)], np.nan)
+        rel_scores[i] = np.where(c.relevant[i] >= 0, row[np.maximum(c.relevant[i], 0)], np.nan)
+    return replace(result, columns=replace(c, top_scores=top_scores, relevant_scores=rel_scores))
 
 
 def _completed_scores(docs: np.ndarray, relevant: np.ndarray, english: np.ndarray, relevant_first: bool,

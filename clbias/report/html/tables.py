@@ -81,7 +81,7 @@ def _signed(value: float | None) -> str:
 
 def _columns(report: Report) -> list[str]:
     k = _k(report)
-    present = [key for key in OPTIONAL_COLUMNS if any(s.metrics.get(key) is not None for r in report.scenarios
+    present = [key for key in OPTIONAL_COLUMNS if any(s.metrics.get(key) is not None or key in s.bounds for r in report.scenarios
                                                        for s in r.by_model.values())]
     return [at_k(t, k) for t in SCENARIO_COLUMNS] + present
 
