@@ -40,3 +40,19 @@ def normalize_lang(code: str) -> str | None:
 def base_lang(tag: str) -> str:
     """The primary subtag: what scenarios group by (`zh-Hans` and `zh-Hant` are both `zh`)."""
     return tag.split("-", 1)[0]
+
+
+def parse_lang_list(text: str, available: list[str], field: str = "--langs") -> list[str]:
+    """Comma-separated language codes, normalised; each must be one of `available` (InputError naming `field`)."""
+    from .errors import InputError
+
+    langs = []
+    for raw in (part.strip() for part in text.split(",") if part.strip()):
+        lang = normalize_lang(raw)
+        if lang is None:
+            raise InputError(f"unknown language code {raw!r}", field=field)
+        if lang not in available:
+            raise InputError(f"{lang!r} is not a document language of the corpus ({', '.join(available)})",
+                             field=field)
+        langs.append(lang)
+    return langs

@@ -184,3 +184,34 @@ def _lang(raw: str, path: Path, line: int | None, field_name: str) -> str:
 def cross_language_offset(english: np.ndarray, others: np.ndarray) -> float:
     """Norm of the mean difference between paired rows: what the shift removes."""
     return float(np.linalg.norm((np.asarray(others, np.float64) - np.asarray(english, np.float64)).mean(axis=0)))
+
+
+def check_pair_counts(pairs: Sequence[tuple[str, str, str]], min_pairs: int, path: str | Path) -> None:
+    """Refuse, before any embedding, a language with fewer than `min_pairs` pairs (its mean would be noise)."""
+    counts: dict[str, int] = {}
+    for lang, _, _ in pairs:
+        counts[lang] = counts.get(lang, 0) + 1
+    few = {lang: n for lang, n in counts.items() if n < min_pairs}
+    if few:
+        listed = ", ".join(f"{lang} {n}" for lang, n in sorted(few.items()))
+        raise InputError(f"too few pairs for a stable mean ({listed}; --min-pairs {min_pairs})", path)
+
+
+def fit_shift_from_pairs(encoder: Any, pairs: Sequence[tuple[str, str, str]], provenance: dict[str, Any],
+                         cache: Path | None = None, progress: Any = None) -> Shift:
+    """Embed each pair's English and X passage with `encoder` (every English text once) and fit the shift."""
+    from .runtime.embed import embed_texts
+
+    english = sorted({en for _, en, _ in pairs})
+    others = [text for _, _, text in pairs]
+    advance = progress.advance if progress else None
+    if progress:
+        progress.start(f"embedding {len(english) + len(others)} passages", len(english) + len(others))
+    en_vecs, _ = embed_texts(encoder, english, "passage", cache, progress=advance)
+    other_vecs, _ = embed_texts(encoder, others, "passage", cache, progress=advance)
+    if progress:
+        progress.finish()
+    row = {text: i for i, text in enumerate(english)}
+    paired_en = en_vecs[np.array([row[en] for _, en, _ in pairs])]
+    return fit_shift(paired_en, other_vecs, [lang for lang, _, _ in pairs], encoder.sha256, encoder.onnx,
+                     encoder.manifest.normalize, provenance)

@@ -19,7 +19,7 @@ from ..report.render_terminal import render
 from ..runtime.cache import default_cache_dir
 from ..scenarios import SCENARIO_KINDS
 from ..search import HnswParams
-from ..langs import normalize_lang
+from ..langs import parse_lang_list
 from .common import add_model_options, check_model_options, load_encoders
 from .engine import add_engine_options, ray_options
 from .progress import RichProgress
@@ -86,16 +86,7 @@ class _InOrder(argparse.Action):
 
 
 def parse_langs(text: str, available: list[str]) -> list[str]:
-    langs = []
-    for raw in (part.strip() for part in text.split(",") if part.strip()):
-        lang = normalize_lang(raw)
-        if lang is None:
-            raise InputError(f"unknown language code {raw!r}", field="--langs")
-        if lang not in available:
-            raise InputError(f"{lang!r} is not a document language of the corpus ({', '.join(available)})",
-                             field="--langs")
-        langs.append(lang)
-    return langs
+    return parse_lang_list(text, available, "--langs")
 
 
 # AuditSettings fields -> the options that set them, so that a settings error names the option.

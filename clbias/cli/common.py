@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from ..errors import InputError, ModelError
-from ..model_paths import GRAPH_ALIASES, graph_file, resolve_model, split_model_spec
+from ..errors import InputError
+from ..model_paths import GRAPH_ALIASES
+from ..model_specs import load_specs, pick_graph  # noqa: F401  (pick_graph: importers of the CLI's name)
 from ..runtime.encoder import Encoder
-from ..runtime.manifest import MANIFEST_NAME, load_manifest
 
 ONNX_ALIASES = GRAPH_ALIASES
 
@@ -36,39 +35,4 @@ def check_model_options(args: argparse.Namespace) -> None:
 def load_encoders(args: argparse.Namespace, console: Console, default: str | None = None) -> list[Encoder]:
     check_model_options(args)
     specs = args.model if isinstance(args.model, list) else ([args.model] if args.model else [])
-    if not specs and default:
-        specs = [default]
-        ensure_default_model(default, console)
-    encoders = []
-    for spec in specs:
-        name, graph = split_model_spec(spec)
-        if default and name == default:
-            ensure_default_model(default, console)
-        graph = graph or args.onnx
-        directory = resolve_model(name)
-        encoders.append(Encoder.load(directory, onnx=graph and pick_graph(directory, graph), threads=args.threads))
-    return encoders
-
-
-def pick_graph(directory: Path, graph: str) -> str:
-    """The manifest's file for GRAPH, or a one-line error listing the graphs the model has."""
-    chosen = graph_file(graph)
-    manifest = load_manifest(directory, verify=False)
-    graphs = [f for f in manifest.files if f.endswith(".onnx")]
-    if chosen not in graphs:
-        raise ModelError(f"{directory / MANIFEST_NAME}: no graph {graph!r} ({chosen}); this model has: "
-                         f"{', '.join(graphs)}")
-    return chosen
-
-
-def ensure_default_model(name: str, console: Console) -> None:
-    directory = resolve_model(name)
-    if (directory / MANIFEST_NAME).is_file():
-        return
-    try:
-        from ..models.build import build_model
-    except ImportError as exc:
-        raise ModelError(f"{directory}: not built, and building it needs the export extra "
-                         f"(pip install -e \".[export]\"): {exc}") from None
-    console.print(f"[bold]{name}[/bold] is not built yet: building it once into {directory} (a few minutes)")
-    build_model(name, console=console)
+    return load_specs(specs, args.onnx, args.threads, default, console.print, console)

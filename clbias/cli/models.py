@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..errors import ClbiasError, ModelError
 from ..model_paths import DEFAULT_MODEL, exported_root, graph_file, resolve_model
+from ..model_specs import list_models
 from ..runtime.manifest import MANIFEST_NAME, load_manifest
 
 
@@ -46,34 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     int8.set_defaults(run=run_int8)
 
 
-def _size(path: Path) -> int:
-    return path.stat().st_size if path.is_file() else 0
-
-
-def architecture(source: dict) -> str:
-    """What the manifest's provenance says the network is: a converter's description, else the HF class."""
-    if source.get("architecture"):
-        return str(source["architecture"])
-    names = source.get("architectures") or []
-    kind = source.get("model_type")
-    return ", ".join(names) + (f" ({kind})" if kind else "") if names or kind else "not stated"
-
-
 def run_list(args: argparse.Namespace) -> int:
     root = exported_root()
-    rows = []
-    for directory in sorted(p for p in root.glob("*") if (p / MANIFEST_NAME).is_file()):
-        m = load_manifest(directory, verify=False)
-        for onnx in [f for f in m.files if f.endswith(".onnx")]:
-            q = m.quantization.get(onnx, {})
-            rows.append({"name": m.name, "dir": str(directory), "onnx": onnx, "default": onnx == m.onnx,
-                         "size_mb": round(_size(directory / onnx) / 1e6, 1), "sha256": m.files[onnx],
-                         "architecture": architecture(m.source), "dim": m.dim, "pooling": m.pooling,
-                         "languages": m.languages,
-                         "source": m.source.get("description") or m.source.get("model") or "",
-                         "provenance": m.source.get("fidelity") or m.source.get("weights"),
-                         "quantization": q.get("mode") or q.get("weight_type") or ("int8" if q else "fp32"),
-                         "min_cosine": q.get("min_cosine")})
+    rows = list_models(root)
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0

@@ -7,11 +7,9 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from ..errors import InputError
 from ..io import sha256_file
 from ..runtime.cache import default_cache_dir
-from ..runtime.embed import embed_texts
-from ..shift import SHIFT_FILE, fit_shift, read_pairs
+from ..shift import SHIFT_FILE, check_pair_counts, fit_shift_from_pairs, read_pairs
 from .common import add_model_options, load_encoders
 from .progress import RichProgress
 
@@ -37,27 +35,10 @@ def run_fit(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     langs = [lang.strip() for lang in args.langs.split(",") if lang.strip()] if args.langs else None
     pairs = read_pairs(args.pairs, langs)
-    counts: dict[str, int] = {}
-    for lang, _, _ in pairs:
-        counts[lang] = counts.get(lang, 0) + 1
-    few = {lang: n for lang, n in counts.items() if n < args.min_pairs}
-    if few:
-        listed = ", ".join(f"{lang} {n}" for lang, n in sorted(few.items()))
-        raise InputError(f"too few pairs for a stable mean ({listed}; --min-pairs {args.min_pairs})", args.pairs)
+    check_pair_counts(pairs, args.min_pairs, args.pairs)
     encoder = load_encoders(args, console)[0]
-    english = sorted({en for _, en, _ in pairs})
-    others = [text for _, _, text in pairs]
-    cache = None if args.no_cache else default_cache_dir()
-    progress = RichProgress(console)
-    progress.start(f"embedding {len(english) + len(others)} passages", len(english) + len(others))
-    en_vecs, _ = embed_texts(encoder, english, "passage", cache, progress=progress.advance)
-    other_vecs, _ = embed_texts(encoder, others, "passage", cache, progress=progress.advance)
-    progress.finish()
-    row = {text: i for i, text in enumerate(english)}
-    paired_en = en_vecs[np.array([row[en] for _, en, _ in pairs])]
-    lang_of = [lang for lang, _, _ in pairs]
-    shift = fit_shift(paired_en, other_vecs, lang_of, encoder.sha256, encoder.onnx, encoder.manifest.normalize,
-                      {"pairs": str(args.pairs), "pairs_sha256": sha256_file(args.pairs)})
+    shift = fit_shift_from_pairs(encoder, pairs, {"pairs": str(args.pairs), "pairs_sha256": sha256_file(args.pairs)},
+                                 None if args.no_cache else default_cache_dir(), RichProgress(console))
     path = shift.save(encoder.model_dir)
     for lang in shift.langs:
         norm = float(np.linalg.norm(shift.offsets[lang]))
