@@ -260,7 +260,11 @@ def test_compare_pairs_saved_run_audits_with_bounds(corpus3, tiny_model_dir, tmp
                      "--bootstrap", "100", "--quiet", "--json", str(tmp_path / f"{name}.json")]) == 0
     assert main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--markdown",
                  str(tmp_path / "c.md"), "--quiet"]) == 0
-    assert "censored" in (tmp_path / "c.md").read_text()
+    text = (tmp_path / "c.md").read_text()
+    comparison = text[text.index("## Paired model comparison"):]
+    assert "(censored)" in comparison.split("\n## ")[0]  # bounds on the paired difference, no point value
+    merged = json.loads(json.dumps(Report.from_json(json.loads((tmp_path / "a.json").read_text())).to_json()))
+    assert merged["models"][0]["kind"] == "run"
 
 
 # ---------------------------------------------------------------- mode B and BM25

@@ -153,3 +153,11 @@ def parallel_text(value: Any) -> str | None:
             groups.setdefault(str(kind), []).append(str(lang))
         return "; ".join(f"{kind} ({', '.join(langs)})" for kind, langs in groups.items()) or None
     return None if value in (None, "") else str(value)
+
+
+def censored_change(key: str, change: Mapping[str, Any]) -> str | None:
+    """A comparison of a censored metric: bounds on the paired difference (`-3…+5 (censored)`), else None."""
+    if not change.get("censored") or change.get("diff_low") is None:
+        return None
+    d = display(key)
+    return f"{d.value(change['diff_low'], sign=True)}…{d.value(change['diff_high'], sign=True)} (censored)"

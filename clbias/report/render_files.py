@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from ..io import write_text_atomic
-from .display import at_k, change_class, display, parallel_text, significant
+from .display import at_k, censored_change, change_class, display, parallel_text, significant
 from .matrix import MATRIX_METRICS, language_matrix, matrix_sentence
 from .model import Report
 from .summary import summary_bound, summary_cell, summary_columns, summary_langs
@@ -150,7 +150,7 @@ def _comparison_lines(report: Report) -> list[str]:
             for key in keys:
                 change = comp.metrics.get(key) or {}
                 if change.get("diff") is None:
-                    cells.append("–")
+                    cells.append(censored_change(key, change) or "–")
                     continue
                 d = display(key)
                 mark = {"better": " (better)", "worse": " (worse)"}.get(change_class(key, change), "")

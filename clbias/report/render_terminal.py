@@ -13,7 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from .display import at_k, change_class, display, parallel_text, significant
+from .display import at_k, censored_change, change_class, display, parallel_text, significant
 from .matrix import MATRIX_METRICS, LanguageMatrix, language_matrix
 from .model import Report, ScenarioResult
 from .summary import SummaryColumn, summary_bound, summary_cell, summary_columns, summary_langs
@@ -192,7 +192,8 @@ def scenario_table(report: Report, kind: str, results: list[ScenarioResult]) -> 
 
 def _delta(key: str, change: dict) -> str:
     if change.get("diff") is None:
-        return "–"
+        bounded = censored_change(key, change)
+        return "–" if bounded is None else f"[yellow]{escape(bounded)}[/yellow]"
     text = display(key).value(change["diff"], sign=True) + ("*" if significant(change) else "")
     style = {"better": "green", "worse": "red"}.get(change_class(key, change))
     if style:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from ..display import at_k, change_class, display, significant
+from ..display import at_k, censored_change, change_class, display, significant
 from ..matrix import LanguageMatrix
 from ..model import LanguageGap, Report, ScenarioResult
 from ..summary import summary_bound, summary_cell, summary_columns, summary_langs
@@ -109,7 +109,8 @@ def scenario_table(report: Report, kind: str, results: Sequence[ScenarioResult])
 def _delta_cell(key: str, change: dict[str, Any]) -> str:
     """A paired difference: starred and coloured by the one rule (CI excludes 0; better/worse by direction)."""
     if change.get("diff") is None:
-        return "–"
+        bounded = censored_change(key, change)
+        return "–" if bounded is None else f'<span class="censored">{_e(bounded)}</span>'
     d = display(key)
     value = _e(d.value(change["diff"], sign=True))
     outcome = change_class(key, change)
