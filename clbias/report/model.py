@@ -6,6 +6,10 @@ JSON schema `clbias.audit/1` (names fixed, fields may be added):
              query_ids[...], by_model{model: {metrics, ci, per_query{metric: [value per query]}}},
              comparisons{...}}], gaps[...], corpus{...}, settings{...}, environment{...}, truncation{...},
   notes[...], run_files[...], timings{...} (the only part that varies between runs).
+Each entry of models[] has a `kind` (model, run, bm25, hybrid, or a user retriever's) and `details` (run files
+with their sha256, BM25 and fusion parameters). A system whose rankings stop before the end of a pool has
+`by_model[...].bounds{metric: {low, high, ci, censored, per_query}}` for the metrics they leave open; those
+metrics are null in its `metrics`, `ci` and `per_query` (docs/run-files.md).
 Per-query values are written by default (`clbias compare` and the per-query plots need them);
 `to_json(per_query=False)` (CLI: `--no-per-query`) leaves them out. `Report.from_json` reads it all back.
 """

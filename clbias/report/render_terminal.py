@@ -65,8 +65,7 @@ def _corpus_line(report: Report) -> str:
 
 
 def compact_header(report: Report) -> Text:
-    models = ", ".join(f"[bold]{escape(m.name)}[/bold] " + (f"{m.sha256[:12]} {escape(m.onnx)}" if m.kind == "model"
-                                                             else escape(f"({m.kind_label}) {m.identity()}"))
+    models = ", ".join(f"[bold]{escape(m.name)}[/bold] " + escape(f"({m.kind_label}) {m.identity()}")
                        for m in report.models)
     s, env, idx = report.settings, report.environment, report.index
     recall = idx.get("recall_vs_exact")
@@ -82,7 +81,7 @@ def header(report: Report) -> Panel:
         if m.kind != "model":
             lines.append(f"[bold]{escape(m.name)}[/bold]  ({escape(m.kind_label)}) {escape(m.identity())}")
             continue
-        lines.append(f"[bold]{escape(m.name)}[/bold]  sha256 {m.sha256[:12]}  {escape(m.onnx)}  pooling={m.pooling}"
+        lines.append(f"[bold]{escape(m.name)}[/bold] (model)  sha256 {m.sha256[:12]}  {escape(m.onnx)}  pooling={m.pooling}"
                      f"{'+l2' if m.normalize else ''}  max_len={m.max_length}  "
                      f"prefixes query={escape(repr(m.prefixes['query']))} passage={escape(repr(m.prefixes['passage']))}")
         src = m.source.get("description") or m.source.get("model")
