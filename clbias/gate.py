@@ -143,11 +143,15 @@ def broken_gates(gates: Sequence[Gate], report: Report) -> list[str]:
             if not gate.selects(r.kind, r.query_lang):
                 continue
             value = gate.value_of(r.metrics, r.ci)
+            bound = r.by_model[report.models[0].name].bounds.get(gate.metric) if r.by_model else None
+            if value is None and bound is not None:  # censored: the end of the bounds (or of their CI) that
+                pair = bound.get("ci") if gate.bound else [bound.get("low"), bound.get("high")]  # breaks first
+                value = None if not pair else pair[1 if gate.op.startswith(">") else 0]
             if value is None:
                 continue
             matched = True
             if _OPS[gate.op](value, gate.value):
-                hits.append(f"{r.name}: {gate.label}={value:g} ({gate.text})")
+                hits.append(f"{r.name}: {gate.label}={value:g}{' (a bound: censored)' if bound else ''} ({gate.text})")
         if not matched:
             raise _error(gate.text, f"{gate.label} is undefined in every scenario it selects (e.g. EIR has no value "
                                     "for English queries, a CI needs at least two queries)")

@@ -379,3 +379,21 @@ def test_hybrid_audit_names_systems_and_shares_the_embedding(corpus3, tiny_model
     for r in report.scenarios:  # weight 1 on BM25: min-max is monotone, so the ranks are BM25's
         a, b = r.by_model.values()
         assert a.per_query["max_r"] == b.per_query["max_r"]
+
+
+def test_gate_on_a_censored_metric_uses_the_bound_that_breaks_first(corpus3, tiny_model_dir, tmp_path, capsys):
+    run = tmp_path / "cut.trec"
+    write_trec(run, {q: rows[:2] for q, rows in dense_rankings(corpus3, tiny_model_dir).items()})
+    out = tmp_path / "a.json"
+    assert main(["audit", str(corpus3), "--run", f"cut={run}", "--scenario", "multi", "--bootstrap", "100", "--quiet",
+                 "--json", str(out)]) == 0
+    all_bounds = [s["by_model"]["cut"]["bounds"]["max_r"] for s in json.loads(out.read_text())["scenarios"]]
+    above = max(b["high"] for b in all_bounds) + 0.5
+    inside = (all_bounds[0]["low"] + all_bounds[0]["high"]) / 2
+    below = all_bounds[0]["low"] - 0.5
+    assert main(["audit", str(corpus3), "--run", f"cut={run}", "--scenario", "multi", "--bootstrap", "100", "--quiet",
+                 "--fail-if", f"multi:max_r>{above}"]) == 0
+    assert main(["audit", str(corpus3), "--run", f"cut={run}", "--scenario", "multi", "--bootstrap", "100", "--quiet",
+                 "--fail-if", f"multi:max_r>{inside}"]) == 1  # cannot be ruled out: the gate breaks
+    assert "(a bound: censored)" in capsys.readouterr().err
+    assert below < inside
