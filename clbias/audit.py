@@ -197,8 +197,8 @@ def _censored_scores(result: CensoredResult, pool: PoolInfo, settings: AuditSett
             ci[n] = None if est is None else _round_pair((est.low, est.high))
             continue
         metrics[n], ci[n] = None, None
-        est = stats.summarize({"low": low, "high": high}, n_resamples=settings.bootstrap, seed=settings.seed)
-        lo_ci, hi_ci = est["low"], est["high"]
+        both = stats.summarize({"low": low, "high": high}, n_resamples=settings.bootstrap, seed=settings.seed)
+        lo_ci, hi_ci = both["low"], both["high"]
         bounds[n] = {"low": _round(registry.mean_applicable(low)), "high": _round(registry.mean_applicable(high)),
                      "ci": None if lo_ci is None or hi_ci is None else _round_pair((lo_ci.low, hi_ci.high)),
                      "censored": int(censored.sum()), "per_query": [_listed(low), _listed(high)]}
@@ -318,8 +318,10 @@ def _audit(corpus: Corpus, systems: list[System], settings: AuditSettings, progr
     for system, label in zip(systems, labels):
         system.info.name = label
     corpus_langs = {d.lang for d in corpus.docs} | {q.lang for q in corpus.queries}
-    notes += [n for s in systems if isinstance(s, EncoderSystem)
-              and (n := language_note(s.info.name, s.encoder.manifest, corpus_langs))]
+    for s in systems:
+        note = language_note(s.info.name, s.encoder.manifest, corpus_langs) if isinstance(s, EncoderSystem) else None
+        if note:
+            notes.append(note)
     timings["embed_s"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     results: list[ScenarioResult] = []

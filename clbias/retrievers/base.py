@@ -80,7 +80,11 @@ class System(Protocol):
     """One audited system as the audit runs it (the built-in adapters below implement it)."""
 
     info: ModelInfo
-    truncation: dict[str, dict[str, Any]]  # what the system cut from long texts (embedders), else {}
+
+    @property
+    def truncation(self) -> dict[str, dict[str, Any]]:
+        """What the system cut from long texts (embedders), else {}."""
+        ...
 
     def prepare(self, ctx: AuditContext) -> list[str]:
         """Work done once per audit (embedding, loading); returns notes for the report."""

@@ -63,7 +63,7 @@ def embed_corpus(corpus: Corpus, encoder: Encoder, settings: Any, progress: Any 
     queries = np.zeros((len(corpus.queries), dim), dtype=np.float32)
     docs[doc_idx] = doc_vecs
     queries[q_idx] = q_vecs
-    truncation = {
+    truncation: dict[str, dict[str, Any]] = {
         "passage": _count_by_lang([corpus.docs[i].lang for i in doc_idx], doc_stats.truncated),
         "query": _count_by_lang([corpus.queries[i].lang for i in q_idx], q_stats.truncated),
         "passage_ids": _first_ids_by_lang([corpus.docs[i] for i in doc_idx], doc_stats.truncated),
@@ -75,7 +75,7 @@ def embed_corpus(corpus: Corpus, encoder: Encoder, settings: Any, progress: Any 
 def _first_ids_by_lang(records: Sequence[Any], truncated: np.ndarray) -> dict[str, list[str]]:
     """The first few truncated ids per language (only languages with any), in corpus order."""
     out: dict[str, list[str]] = {}
-    for i in np.flatnonzero(truncated):
+    for i in np.flatnonzero(truncated).tolist():
         ids = out.setdefault(records[i].lang, [])
         if len(ids) < TRUNCATED_IDS_SHOWN:
             ids.append(records[i].id)
@@ -96,6 +96,9 @@ class DenseSystem:
     @property
     def truncation(self) -> dict[str, dict[str, Any]]:
         return self.embedded.truncation if self.embedded is not None else {}
+
+    def prepare(self, ctx: AuditContext) -> list[str]:
+        raise NotImplementedError
 
     def vectors(self) -> EmbeddedCorpus:
         if self.embedded is None:

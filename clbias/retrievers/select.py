@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import InputError
 from ..runtime.encoder import Encoder
@@ -16,7 +16,7 @@ from .dense import EncoderSystem
 from .lists import PoolRunsSystem, RunFileSystem
 
 if TYPE_CHECKING:
-    from ..audit import AuditPlan
+    from ..audit import AuditPlan, AuditSettings
 
 __all__ = ["FUSIONS", "SystemRequest", "check_system_options", "load_runs", "make_systems", "parse_run_spec"]
 _NAME = re.compile(r"[^\s=]+")
@@ -55,7 +55,7 @@ def load_runs(requests: Sequence[SystemRequest], plan: "AuditPlan") -> dict[str,
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise InputError(f"run name {repeated[0]!r} given twice", field="--run")
-    ctx = AuditContext(plan.corpus, None,  # type: ignore[arg-type]  (runs read no settings)
+    ctx = AuditContext(plan.corpus, cast("AuditSettings", None),  # runs read no settings
                        queries_needed=np.unique(np.concatenate([s.queries for s in plan.scenarios]))
                        if plan.scenarios else np.empty(0, np.int64), scenarios=plan.scenarios)
     out: dict[str, System] = {}
