@@ -28,10 +28,8 @@ from _common import cpu_info, interleaved, load_average, md_table  # noqa: E402
 from clbias.audit import AuditSettings, audit  # noqa: E402
 from clbias.corpus import load_corpus, passage_text  # noqa: E402
 from clbias.io import write_text_atomic  # noqa: E402
-from clbias.metrics import stats  # noqa: E402
 from clbias.report.compare import compare  # noqa: E402
 from clbias.report.display import display  # noqa: E402
-from clbias.report.model import Report  # noqa: E402
 from clbias.report.verdict import LEANING_SHORT, verdict  # noqa: E402
 from clbias.retrievers import BM25System, EncoderSystem, HybridSystem  # noqa: E402
 from clbias.runtime.encoder import Encoder  # noqa: E402
@@ -178,7 +176,7 @@ def main() -> None:
         print(text, flush=True)
     if "manpages" in args.sets:
         sections.append(library_section(args.manpages, args.rounds))
-    answer = ["## The answer", ""]
+    answer = []
     for name, s in summaries.items():
         flips = s["flips"][("dense", "hybrid")]
         diffs = [c["diff"] for _, c in s["changes"]["hybrid vs dense"] if c.get("diff") is not None]
@@ -188,9 +186,15 @@ def main() -> None:
                       f"{len(s['langs'])} languages ({', '.join(flips) or 'none'}); its twin preference moves by "
                       f"{min(diffs, default=0):+.1f} to {max(diffs, default=0):+.1f} points against dense "
                       f"(CI excludes 0 in {', '.join(sig) or 'no language'}, before correction).")
+        mono = [r for r in s["report"].scenarios if r.kind == "mono-same"]
+        values = {r.query_lang: r.by_model["bm25"].metrics.get("ndcg@10") for r in mono}
+        shown = [v for v in values.values() if v is not None]
+        if shown:
+            answer.append(f"- {name}: built-in BM25 Mono-Same nDCG@10 {min(shown):.1f}–{max(shown):.1f} ("
+                          + ", ".join(f"{l} {v:.1f}" for l, v in values.items() if v is not None) + ")")
     head.append(f"- load average at end {load_average()}")
     text = "# Bias of BM25, dense and hybrid retrieval\n\n" + "\n".join(head) + "\n\n" + "\n\n".join(
-        answer[:1] + ["\n".join(answer[1:])] + sections) + "\n"
+        ["## The answer", "\n".join(answer)] + sections) + "\n"
     write_text_atomic(args.out, text)
     print(f"wrote {args.out}")
 
