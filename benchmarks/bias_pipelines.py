@@ -157,7 +157,18 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3, help="timing rounds of the BM25 library comparison")
     p.add_argument("--cache-dir", type=Path, help="embedding cache (default: none)")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bias-pipelines.md")
+    p.add_argument("--libraries-only", action="store_true",
+                   help="only the BM25 library comparison on the man pages (no model), to results/bm25-libraries.md")
     args = p.parse_args()
+    if args.libraries_only:
+        cpu = cpu_info()
+        text = (f"# BM25 libraries: bm25s and rank-bm25\n\n- command: `python benchmarks/{Path(sys.argv[0]).name} "
+                f"{' '.join(sys.argv[1:])}`\n- cpu: {cpu['model']}, {cpu['cores']} cores, {cpu['simd']}; load average "
+                f"at start {load_average()}; machine shared with other jobs, so only the ratio means anything\n\n"
+                + library_section(args.manpages, args.rounds) + f"\n\n- load average at end {load_average()}\n")
+        write_text_atomic(REPO / "benchmarks" / "results" / "bm25-libraries.md", text)
+        print(text)
+        return
     encoder = Encoder.load(args.model)
     cpu = cpu_info()
     head = [f"- command: `python benchmarks/{Path(sys.argv[0]).name} {' '.join(sys.argv[1:])}`".rstrip(),
