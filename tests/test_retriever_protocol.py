@@ -87,3 +87,12 @@ def test_not_a_retriever_is_refused():
         as_system(type("Nope", (), {"name": "x"})())
     with pytest.raises(TypeError, match="non-empty string `name`"):
         as_system(Overlap.__new__(type("NoName", (), {"score": Overlap.score})))
+
+
+def test_layers_report_and_search_do_not_import_the_audit():
+    """report/ reads reports and search/ ranks pools; neither reaches back up into clbias.audit."""
+    for folder in ("report", "search", "metrics"):
+        for path in (REPO / "clbias" / folder).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            assert "from ..audit import" not in text and "from ...audit import" not in text, path
+            assert "from clbias.audit import" not in text, path
