@@ -122,6 +122,14 @@ def test_bad_run_is_one_located_line_and_exit_2(corpus3, tmp_path, capsys, line,
     assert not (tmp_path / "a.json").exists()
 
 
+@pytest.mark.parametrize("spec, message", [("nofile", "expected NAME=PATH"), ("x=/no/such/run", "not found"),
+                                           ("a b=x", "expected NAME=PATH")])
+def test_bad_run_spec_is_one_line_before_any_work(corpus3, capsys, spec, message):
+    assert main(["audit", str(corpus3), "--run", spec, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--run" in err[0] and message in err[0]
+
+
 def test_bad_json_run_line_is_located(corpus3, tmp_path):
     run = tmp_path / "bad.jsonl"
     run.write_text('{"qid": "q-u1-en", "docid": "u1-en", "score": 1}\n{"qid": "q-u1-en", "docid": "u2-en"}\n')
@@ -131,7 +139,7 @@ def test_bad_json_run_line_is_located(corpus3, tmp_path):
 
 def test_run_option_is_not_an_abbreviation_of_runs(corpus3, tmp_path):
     args = parser().parse_args(["audit", str(corpus3), "--run", f"x={corpus3 / 'corpus.jsonl'}"])
-    assert args.runs is None and args.run_spec == [("x", corpus3 / "corpus.jsonl")]
+    assert args.runs is None and args.run_spec == [f"x={corpus3 / 'corpus.jsonl'}"]
     with pytest.raises(SystemExit) as exc:  # a prefix is no longer taken for an option
         parser().parse_args(["audit", str(corpus3), "--bootstr", "5"])
     assert exc.value.code == 2

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Embed a corpus, search it per scenario, and report English bias.")
     p.add_argument("corpus", type=Path, help="corpus directory (corpus.jsonl, queries.jsonl, qrels/*.tsv)")
     add_model_options(p, multiple=True, action=_InOrder)
-    p.add_argument("--run", action=_InOrder, dest="run_spec", metavar="NAME=PATH", type=parse_run_spec,
+    p.add_argument("--run", action=_InOrder, dest="run_spec", metavar="NAME=PATH",
                    help="audit a run file another system wrote: a TREC (qid Q0 docid rank score tag) or JSON Lines "
                         "run over the whole corpus (.gz accepted), or a directory of one run per pool named as "
                         "`clbias pools export` names them; repeatable, alone or beside --model "
@@ -113,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
     gates = parse_gates(args.fail_if) if args.fail_if else []
     check_model_options(args)
     check_system_options(args.rrf_k, args.bm25_weight)
+    requests = [SystemRequest("run", parse_run_spec(r.value)) if r.kind == "run" else r
+                for r in getattr(args, "systems", None) or [SystemRequest("model", DEFAULT_MODEL)]]
     settings_from_args(args, None)
     check_output_paths({"--json": args.json, "--markdown": args.markdown, "--html": args.html}, {"--runs": args.runs})
     ray = ray_options(args)  # fails fast (extra missing, cluster unreachable) before any expensive work
@@ -123,7 +125,6 @@ def run(args: argparse.Namespace) -> int:
     plan = plan_audit(corpus, settings)
     check_gates(gates, [GateTarget(s.label, s.kind, s.query_lang) for s in plan.scenarios], settings.metric_names(),
                 corpus.doc_langs + corpus.query_langs, settings.k)
-    requests = getattr(args, "systems", None) or [SystemRequest("model", DEFAULT_MODEL)]
     runs = load_runs(requests, plan)  # every run file read and checked before any model loads
 
     def encoders(specs: list[str]) -> list:  # type: ignore[type-arg]
