@@ -74,8 +74,7 @@ def test_no_output_is_written_unless_all_are(corpus_dir, tiny_model_dir, tmp_pat
     argv = ["audit", str(corpus_dir), "--model", str(tiny_model_dir), "--bootstrap", "20", "--no-cache", "--quiet",
             "--json", str(out / "r.json"), "--markdown", str(out / "r.md"), "--runs", str(out / "runs"),
             "--html", str(out / "r.html")]
-    with pytest.raises(RuntimeError, match="renderer failed"):
-        main(argv)
+    assert main(argv) == 3  # an internal error (here: a renderer bug) exits 3
     assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()]
     monkeypatch.undo()
     assert main(argv) == 0

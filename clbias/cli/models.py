@@ -105,10 +105,13 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from ..io import write_json_atomic
+    from ..corpus import corpus_files
+    from ..io import check_output_paths, write_json_atomic
     from ..models.check import check_int8
 
     directory = resolve_model(args.name)
+    model_files = [f for f in directory.iterdir() if f.is_file()] if directory.is_dir() else []
+    check_output_paths({"--json": args.json}, inputs=[*corpus_files(args.corpus), *model_files])
     manifest = load_manifest(directory)
     graph = graph_file(args.graph)
     if graph not in manifest.files:
@@ -127,7 +130,7 @@ def run_check(args: argparse.Namespace) -> int:
     console.print(table)
     console.print(f"int8 acceptable as default: {'yes' if result.int8_acceptable else 'no'}")
     if args.json:
-        write_json_atomic(args.json, result.to_json())
+        write_json_atomic(args.json, result.to_json(), option="--json")
     return 0
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import ClbiasError
 from ..runtime.cache import EmbeddingCache, text_key
 from ..runtime.encoder import EncodeStats, Encoder, Kind
-from ..runtime.embed import encoder_cache
+from ..runtime.embed import check_finite, encoder_cache
 
 INSTALL_HINT = "pip install 'clbias[ray]'"
 _LOCAL_SCORING_MIN_CELLS = 200_000_000  # smaller pools are scored in-process: task overhead would dominate
@@ -208,6 +208,7 @@ def embed_texts_ray(session: RaySession, encoder: Encoder, texts: Sequence[str],
             for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
                 if out is None:
                     out = np.empty((len(texts), batch["vec"].shape[1]), np.float32)
+                check_finite(batch["vec"], encoder, [texts[i] for i in batch["row"]])
                 out[batch["row"]] = batch["vec"]
                 n_tokens[batch["row"]] = batch["ntok"]
                 pending.append(batch)

@@ -427,7 +427,7 @@ def convert_use(out_dir: str | Path, name: str, files: dict[str, Path] | None = 
     weights = read_weights(files["weights"])
     graph = build_graph(weights)
     out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, lambda d: (d / "clbias.json").is_file(), "an exported model") as tmp:
         onnx.save(graph, str(tmp / "model.onnx"))
         del graph
         tokenizer.save(str(tmp / "tokenizer.json"))

@@ -93,6 +93,8 @@ class EmbeddingCache:
         if (keys.shape != (rows, DIGEST) or keys.dtype != np.uint8 or vecs.ndim != 2 or vecs.shape[0] != rows
                 or vecs.dtype != np.float32 or counts.shape != (rows,)):
             raise DamagedShard("shapes do not match")
+        if not np.isfinite(vecs).all():  # checksums match what was written; a NaN must still never be ranked
+            raise DamagedShard("holds non-finite values (NaN or infinity)")
         return keys, vecs, counts
 
     def _drop(self, sums_file: Path, reason: str) -> None:

@@ -60,7 +60,7 @@ def save_checkpoint(out: Path, model: Any, tokenizer_dir: Path, note: dict[str, 
                     log: Sequence[dict[str, Any]]) -> None:
     import torch
 
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, has_checkpoint, "a training checkpoint") as tmp:
         model.save_pretrained(str(tmp), safe_serialization=True)
         for name in TOKENIZER_FILES:
             if (tokenizer_dir / name).is_file():
