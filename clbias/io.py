@@ -320,22 +320,22 @@ def check_output_paths(files: dict[str, Path | None], dirs: dict[str, Path | Non
         if path is None:
             continue
         path = Path(path)
+        parent = next(p for p in path.absolute().parents if p.exists())
+        limit = _name_max(parent) if parent.is_dir() else 255
+        for part in path.absolute().relative_to(parent).parts:
+            if len(os.fsencode(part)) > limit:
+                raise InputError(f"a name in this path is {len(os.fsencode(part))} bytes long; the file system "
+                                 f"allows {limit}", path, field=option)
         if not is_dir and path.is_dir():
             raise InputError("is a directory, expected a file path", path, field=option)
         if is_dir and path.exists() and not path.is_dir():
             raise InputError("is an existing file, expected a directory", path, field=option)
-        parent = next(p for p in path.absolute().parents if p.exists())
         if not parent.is_dir():
             raise InputError(f"{parent} is a file, not a directory", path, field=option)
         if not is_dir:
             output_target(path, option)
         if not os.access(parent, os.W_OK | os.X_OK):
             raise InputError(f"directory {parent} is not writable", path, field=option)
-        limit = _name_max(parent)
-        for part in path.absolute().relative_to(parent).parts:
-            if len(os.fsencode(part)) > limit:
-                raise InputError(f"a name in this path is {len(os.fsencode(part))} bytes long; the file system "
-                                 f"allows {limit}", path, field=option)
         for source in given_inputs:
             if _same_file(path, source) or (is_dir and replace_dirs and source.exists() and _is_within(source, path)):
                 what = "is" if _same_file(path, source) else "contains"
