@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -40,6 +41,16 @@ class Corpus:
     meta: dict[str, Any] = field(default_factory=dict)
     split: str | None = None
     excluded: dict[str, str] = field(default_factory=dict)  # query id -> doc id left out of its ranking
+    files: list[Path] = field(default_factory=list)  # the files read (corpus, queries, qrels): the data fingerprint
+
+    def fingerprint(self) -> dict[str, Any]:
+        """sha256 of each file read and of them all with the split: two audits with the same sha256 read the
+        same data. Recorded in every report; `clbias compare` refuses two reports whose fingerprints differ."""
+        from .io import sha256_file
+
+        files = {f.name: sha256_file(f) for f in self.files}
+        whole = hashlib.sha256(json.dumps({"files": files, "split": self.split}, sort_keys=True).encode())
+        return {"sha256": whole.hexdigest(), "files": files, "split": self.split}
 
     @property
     def doc_langs(self) -> list[str]:
@@ -295,4 +306,5 @@ def load_corpus(path: str | Path, split: str | None = None) -> Corpus:
         chosen_split = qrels_path.stem
         qrels = read_qrels(qrels_path, {q.id for q in queries}, {d.id for d in docs})
     meta = _read_meta(root / "meta.json") if (root / "meta.json").is_file() else {}
-    return Corpus(root, docs, queries, qrels, meta, chosen_split)
+    files = [f for f in (corpus_file, queries_file, qrels_path) if f is not None]
+    return Corpus(root, docs, queries, qrels, meta, chosen_split, files=files)

@@ -15,7 +15,7 @@ import zlib
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from .errors import InputError
+from .errors import InputError, OutputError
 
 
 def _umask() -> int:
@@ -43,9 +43,9 @@ def _tmp_prefix(target: Path) -> str:
     return f".{target.name[:_TMP_STEM]}."
 
 
-def output_error(exc: OSError, target: str | Path, option: str | None = None) -> InputError:
+def output_error(exc: OSError, target: str | Path, option: str | None = None) -> OutputError:
     """An OSError while writing an output, as the one-line error naming the file and the option."""
-    return InputError(f"cannot write: {exc.strerror or exc}", target, field=option)
+    return OutputError(f"cannot write: {exc.strerror or exc}", target, field=option, errno=exc.errno)
 
 
 def output_target(target: str | Path, option: str | None = None) -> tuple[Path, bool]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import hashlib
 import re
 from pathlib import Path
 
@@ -211,7 +212,12 @@ def _safe(name: str) -> str:
 def trec_run_paths(report: Report, directory: str | Path) -> list[Path]:
     """The run files `write_trec_runs` writes, one per scenario and model, in that order."""
     directory = Path(directory)
-    return [directory / f"{_safe(r.name)}.{_safe(model)}.run" for r in report.scenarios for model in r.by_model]
+    pairs = [(r.name, model) for r in report.scenarios for model in r.by_model]
+    names = [f"{_safe(scenario)}.{_safe(model)}" for scenario, model in pairs]
+    clash = {n.lower() for n in names if sum(m.lower() == n.lower() for m in names) > 1}  # case-blind file systems
+    # Names that `_safe` folds together (`e5 small`, `e5_small`) keep apart by a digest of the exact names.
+    return [directory / (f"{n}-{hashlib.blake2b(f'{s}{chr(0)}{m}'.encode(), digest_size=4).hexdigest()}.run"
+                         if n.lower() in clash else f"{n}.run") for n, (s, m) in zip(names, pairs)]
 
 
 def write_trec_runs(report: Report, directory: str | Path) -> list[Path]:

@@ -116,6 +116,17 @@ class Encoder:
             return ""
         return self.manifest.prefixes.query if kind == "query" else self.manifest.prefixes.passage
 
+    def empty_texts(self, n_tokens: np.ndarray, kind: Kind = "passage") -> np.ndarray:
+        """Mask of texts that tokenised to no more tokens than the prefix alone: nothing of the text is left
+        (zero-width or control characters only). Only short texts can be; the tokenizer loads only for them."""
+        n_tokens = np.asarray(n_tokens)
+        prefix = self.prefix(kind)
+        candidates = (n_tokens >= 0) & (n_tokens <= len(prefix.encode("utf-8")) + 4)
+        if not candidates.any():
+            return np.zeros(len(n_tokens), dtype=bool)
+        baseline = len(self.tokenizer.encode(prefix).ids)
+        return candidates & (n_tokens <= baseline)
+
     def tokenize(self, texts: Sequence[str], kind: Kind = "passage") -> tuple[list[list[int]], EncodeStats]:
         """Token ids per text, truncated to max_length keeping the closing special token."""
         prefix = self.prefix(kind)
