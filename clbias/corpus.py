@@ -233,6 +233,8 @@ def _read_meta(path: Path) -> dict[str, Any]:
         meta = json.loads(_decode(path))
     except json.JSONDecodeError as exc:
         raise InputError(f"malformed JSON ({exc.msg}, line {exc.lineno} column {exc.colno})", path, exc.lineno) from None
+    except RecursionError:
+        raise InputError("JSON nested too deeply", path) from None
     if not isinstance(meta, dict):
         raise InputError(f"expected a JSON object, got {type(meta).__name__}", path)
     return meta

@@ -160,7 +160,10 @@ class Report:
             raise ValueError(f"malformed clbias audit report: {exc}") from None
         if not models:
             raise ValueError("malformed clbias audit report: no models")
-        _check_fields(report, "")
+        try:
+            _check_fields(report, "")
+        except TypeError as exc:
+            raise ValueError(f"malformed clbias audit report: {exc}") from None
         return report
 
     def metrics_only(self) -> dict[str, Any]:
@@ -237,14 +240,14 @@ def _check_value(value: Any, hint: Any, where: str) -> None:
             return
         if any(_matches(value, a) for a in inner):
             return
-        raise TypeError(f"'{where}' has the wrong type ({type(value).__name__})")
+        raise TypeError(f"'{where}' must be {_hint_name(hint)}, got {type(value).__name__}")
     if origin is list:
         if not isinstance(value, list):
             raise TypeError(f"'{where}' must be a list, got {type(value).__name__}")
         if args and _is_plain(args[0]):  # per-query values: hundreds of thousands, checked flat
             bad = next((i for i, v in enumerate(value) if not _matches(v, args[0])), None)
             if bad is not None:
-                raise TypeError(f"'{where}[{bad}]' has the wrong type ({type(value[bad]).__name__})")
+                raise TypeError(f"'{where}[{bad}]' must be {_hint_name(args[0])}, got {type(value[bad]).__name__}")
             return
         for i, item in enumerate(value):
             _check_value(item, args[0] if args else Any, f"{where}[{i}]")
@@ -256,7 +259,15 @@ def _check_value(value: Any, hint: Any, where: str) -> None:
             _check_value(item, args[1] if args else Any, f"{where}[{key!r}]")
         return
     if not _matches(value, hint):
-        raise TypeError(f"'{where}' must be {getattr(hint, '__name__', hint)}, got {type(value).__name__}")
+        raise TypeError(f"'{where}' must be {_hint_name(hint)}, got {type(value).__name__}")
+
+
+def _hint_name(hint: Any) -> str:
+    names = {float: "a number", int: "an integer", str: "a string", bool: "true or false", type(None): "null",
+             list: "a list", dict: "an object"}
+    if get_origin(hint) in (Union, UnionType):
+        return " or ".join(_hint_name(a) for a in get_args(hint))
+    return names.get(get_origin(hint) or hint, getattr(hint, "__name__", str(hint)))
 
 
 def _is_plain(hint: Any) -> bool:

@@ -76,7 +76,7 @@ class EmbeddingCache:
             sums = json.loads(sums_file.read_text(encoding="utf-8"))
             expected = {part: sums["sha256"][part] for part in _PARTS}
             rows = int(sums["rows"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
             raise DamagedShard(f"unreadable checksum file ({type(exc).__name__})") from None
         for part in _PARTS:
             file = self._part(stem, part)

@@ -158,7 +158,7 @@ def verified_sha256(file: Path) -> str:
         if isinstance(saved, dict) and saved.get("path") == str(resolved) and saved.get("stat") == key \
                 and isinstance(saved.get("sha256"), str):
             return saved["sha256"]
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         pass
     digest = sha256_file(resolved)
     if _stat_key(resolved) == key:  # not written to while it was read

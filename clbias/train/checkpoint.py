@@ -33,7 +33,7 @@ def read_note(out: Path) -> dict[str, Any]:
     path = out / MANIFEST_NAME
     try:
         note = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ModelError(f"{path}: unreadable checkpoint note ({exc})") from None
     if not isinstance(note, dict) or note.get("schema") != NOTE_SCHEMA:
         raise ModelError(f"{path}: field 'schema': not a clbias training checkpoint (expected {NOTE_SCHEMA!r})")
