@@ -351,6 +351,10 @@ def audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings |
     settings = settings or AuditSettings()
     if not encoders:
         raise ValueError("audit needs at least one model")
+    if settings.cache_dir is not None:
+        from .runtime.cache import prepare_cache_dir
+
+        settings = replace(settings, cache_dir=prepare_cache_dir(settings.cache_dir))
     if settings.engine == "ray":
         from .engine.ray_engine import RaySession
 

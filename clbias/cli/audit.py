@@ -15,7 +15,7 @@ from ..io import StagedOutputs, check_output_paths
 from ..model_paths import DEFAULT_MODEL
 from ..report.render_files import to_json_text, to_markdown, trec_run_paths, write_trec_runs
 from ..report.render_terminal import render
-from ..runtime.cache import default_cache_dir
+from ..runtime.cache import default_cache_dir, prepare_cache_dir
 from ..scenarios import SCENARIO_KINDS
 from ..search import HnswParams
 from ..langs import normalize_lang
@@ -107,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     if args.runs:
         check_trec_ids(corpus)
     settings = settings_from_args(args, parse_langs(args.langs, corpus.doc_langs) if args.langs else None, ray)
+    settings.cache_dir = prepare_cache_dir(settings.cache_dir)
     plan = plan_audit(corpus, settings)
     check_gates(gates, [GateTarget(s.label, s.kind, s.query_lang) for s in plan.scenarios], settings.metric_names(),
                 corpus.doc_langs + corpus.query_langs, settings.k)

@@ -11,7 +11,7 @@ from rich.console import Console
 from ..corpus import passage_text, read_records
 from ..errors import InputError
 from ..io import StagedOutputs, check_output_paths
-from ..runtime.cache import default_cache_dir
+from ..runtime.cache import default_cache_dir, prepare_cache_dir
 from ..runtime.embed import embed_texts
 from .common import add_model_options, check_model_options, load_encoders, model_input_files
 from .engine import add_engine_options, ray_options
@@ -46,10 +46,10 @@ def run(args: argparse.Namespace) -> int:
     check_output_paths({"--out": out, "--out (ids)": ids_out}, inputs=[args.texts, *model_input_files(args)])
     ids, texts = read_texts(args.texts, args.kind)
     ray = ray_options(args)
+    cache = None if args.no_cache else prepare_cache_dir(default_cache_dir())
     encoder = load_encoders(args, console)[0]
     progress = RichProgress(console)
     progress.start(f"embedding {len(texts)} texts", len(texts))
-    cache = None if args.no_cache else default_cache_dir()
     if ray is None:
         vectors, stats = embed_texts(encoder, texts, args.kind, cache, progress=progress.advance)
     else:

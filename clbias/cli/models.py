@@ -62,7 +62,8 @@ def architecture(source: dict) -> str:
 def run_list(args: argparse.Namespace) -> int:
     root = exported_root()
     rows = []
-    for directory in sorted(p for p in root.glob("*") if (p / MANIFEST_NAME).is_file()):
+    # Hidden directories are builds in progress or interrupted (.NAME.partial-*, .NAME.old-*): never models.
+    for directory in sorted(p for p in root.glob("*") if not p.name.startswith(".") and (p / MANIFEST_NAME).is_file()):
         m = load_manifest(directory, verify=False)
         for onnx in [f for f in m.files if f.endswith(".onnx")]:
             q = m.quantization.get(onnx, {})

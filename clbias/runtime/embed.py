@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import ModelError
-from .cache import EmbeddingCache, text_key
+from .cache import EmbeddingCache, text_key, warn_once
 from .encoder import EncodeStats, Encoder, Kind
 
 
@@ -63,5 +63,9 @@ def embed_texts(encoder: Encoder, texts: Sequence[str], kind: Kind = "passage",
         out[hit] = cached
     if fresh is not None:
         out[missing] = fresh
-        cache.store([keys[i] for i in missing], fresh, n_tokens[missing])
+        try:
+            cache.store([keys[i] for i in missing], fresh, n_tokens[missing])
+        except OSError as exc:  # a disk that filled up during the run: the vectors are good, only uncached
+            warn_once(f"clbias: warning: could not write to the embedding cache {cache_dir} "
+                      f"({exc.strerror or exc}); these vectors were not cached")
     return out, EncodeStats(n_tokens=n_tokens, truncated=n_tokens > encoder.max_length)
