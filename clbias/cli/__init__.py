@@ -13,6 +13,7 @@ from typing import Sequence
 from .. import __version__
 from ..errors import ClbiasError, first_line
 from ..io import DISK_ERRNOS
+from ..text import inert, one_line
 from . import audit, compare, embed, export, models, probes, report, shift, train
 
 COMMANDS = (audit, embed, export, models, probes, train, shift, report, compare)
@@ -70,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except ClbiasError as exc:
-        print(f"clbias: error: {exc}", file=sys.stderr)
+        print(f"clbias: error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("clbias: interrupted", file=sys.stderr)
@@ -78,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         if exc.errno in DISK_ERRNOS:  # the disk or the file system said no: not a bug in clbias
             where = f"{exc.filename}: " if exc.filename else ""
-            print(f"clbias: error: {where}{exc.strerror or first_line(exc)}", file=sys.stderr)
+            print(f"clbias: error: {one_line(where)}{exc.strerror or first_line(exc)}", file=sys.stderr)
             return EXIT_INPUT
         return _internal(exc, argv, debug)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: a bug, reported as one
@@ -91,7 +92,7 @@ def _internal(exc: BaseException, argv: Sequence[str], debug: bool) -> int:
         return EXIT_INTERNAL
     path = _write_traceback(exc, argv)
     where = f"traceback in {path}" if path else "the traceback could not be written"
-    print(f"clbias: internal error: {type(exc).__name__}: {first_line(exc)} ({where}; --debug prints it; "
+    print(f"clbias: internal error: {type(exc).__name__}: {inert(first_line(exc))} ({where}; --debug prints it; "
           f"please report it)", file=sys.stderr)
     return EXIT_INTERNAL
 

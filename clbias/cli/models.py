@@ -12,6 +12,7 @@ from rich.table import Table
 from ..errors import ClbiasError, ModelError
 from ..model_paths import DEFAULT_MODEL, exported_root, graph_file, resolve_model
 from ..runtime.manifest import MANIFEST_NAME, load_manifest
+from ..text import inert
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -84,10 +85,12 @@ def run_list(args: argparse.Namespace) -> int:
         table.add_column(col)
     for r in rows:
         languages = "not stated" if r["languages"] is None else f"{len(r['languages'])}: {','.join(r['languages'])}"
-        table.add_row(escape(r["name"]), r["onnx"], "✓" if r["default"] else "", str(r["size_mb"]), r["sha256"][:12],
-                      escape(f"{r['architecture']}, {r['pooling']} pooling"), str(r["dim"] or "?"), languages,
-                      r["quantization"] + (f" (min cos {r['min_cosine']:.4f})" if r["min_cosine"] else ""),
-                      escape(r["source"]))
+        table.add_row(escape(inert(r["name"])), escape(inert(r["onnx"])), "✓" if r["default"] else "",
+                      str(r["size_mb"]), escape(inert(r["sha256"][:12])),
+                      escape(inert(f"{r['architecture']}, {r['pooling']} pooling")), str(r["dim"] or "?"),
+                      escape(inert(languages)),
+                      escape(inert(r["quantization"])) + (f" (min cos {r['min_cosine']:.4f})" if r["min_cosine"] else ""),
+                      escape(inert(r["source"])))
     Console().print(table if rows else f"no exported models in {root}/ (try `clbias models build`)")
     return 0
 
