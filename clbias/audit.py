@@ -180,13 +180,13 @@ def embed_corpus(corpus: Corpus, encoder: Encoder, settings: AuditSettings, prog
     queries = np.zeros((len(corpus.queries), dim), dtype=np.float32)
     docs[doc_idx] = doc_vecs
     queries[q_idx] = q_vecs
-    truncation = {
+    truncation: dict[str, dict[str, Any]] = {
         "passage": _count_by_lang([corpus.docs[i].lang for i in doc_idx], doc_stats.truncated),
         "query": _count_by_lang([corpus.queries[i].lang for i in q_idx], q_stats.truncated),
         "passage_ids": _first_ids_by_lang([corpus.docs[i] for i in doc_idx], doc_stats.truncated),
         "query_ids": _first_ids_by_lang([corpus.queries[i] for i in q_idx], q_stats.truncated),
     }
-    empty = {"documents": [corpus.docs[int(i)].id for i in doc_idx[encoder.empty_texts(doc_stats.n_tokens, "passage")]],
+    empty: dict[str, list[str]] = {"documents": [corpus.docs[int(i)].id for i in doc_idx[encoder.empty_texts(doc_stats.n_tokens, "passage")]],
              "queries": [corpus.queries[int(i)].id for i in q_idx[encoder.empty_texts(q_stats.n_tokens, "query")]]}
     return EmbeddedCorpus(docs, queries, truncation, {k: v for k, v in empty.items() if v})
 
@@ -206,7 +206,7 @@ def empty_text_notes(embedded: Sequence[EmbeddedCorpus], names: Sequence[str]) -
 def _first_ids_by_lang(records: Sequence[Any], truncated: np.ndarray) -> dict[str, list[str]]:
     """The first few truncated ids per language (only languages with any), in corpus order."""
     out: dict[str, list[str]] = {}
-    for i in np.flatnonzero(truncated):
+    for i in np.flatnonzero(truncated).tolist():
         ids = out.setdefault(records[i].lang, [])
         if len(ids) < TRUNCATED_IDS_SHOWN:
             ids.append(records[i].id)

@@ -137,17 +137,23 @@ def check_replaceable_dir(target: str | Path, replaceable: Callable[[Path], bool
                          f"lost): choose a new or empty directory", target, field=option)
 
 
+def is_model_dir(directory: Path) -> bool:
+    """A directory clbias wrote as a model: an exported model or training checkpoint (clbias.json), or a
+    converted Hugging Face model (config.json)."""
+    return (directory / "clbias.json").is_file() or (directory / "config.json").is_file()
+
+
 @contextlib.contextmanager
-def atomic_dir(target: str | Path, replaceable: Callable[[Path], bool] | None = None,
-               what: str = "an earlier output of this command") -> Iterator[Path]:
+def atomic_dir(target: str | Path, replaceable: Callable[[Path], bool] = is_model_dir,
+               what: str = "a model directory") -> Iterator[Path]:
     """Yield a temporary directory beside `target`; it replaces `target` only on success.
 
     A non-empty `target` is replaced only when `replaceable(target)` says it is an earlier output of the same
-    kind (`check_replaceable_dir`); without `replaceable`, only an empty one. A build killed halfway leaves
-    only a `.NAME.partial-*` directory that no reader looks at.
+    kind (`check_replaceable_dir`; by default a model directory): never a directory of the user's own files.
+    A build killed halfway leaves only a `.NAME.partial-*` directory that no reader looks at.
     """
     target = Path(target)
-    check_replaceable_dir(target, replaceable or (lambda _: False), what)
+    check_replaceable_dir(target, replaceable, what)
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name[:_TMP_STEM]}.partial-{os.getpid()}-", dir=target.parent))

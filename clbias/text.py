@@ -33,7 +33,7 @@ _PLAIN = (int, float, bool, type(None))
 def inert_copy(obj: T) -> T:
     """A copy of a report (dataclasses, lists, dicts) whose strings, keys included, are `inert`; the
     numbers are shared, not copied."""
-    return _inert(obj)  # type: ignore[no-any-return]  # _inert keeps the type of what it is given
+    return _inert(obj)  # _inert keeps the type of what it is given
 
 
 def _inert(obj: Any) -> Any:

@@ -145,13 +145,17 @@ def test_atomic_dir_replaces_only_what_it_is_told_it_may(tmp_path):
     target = tmp_path / "model"
     target.mkdir()
     (target / "notes.txt").write_text("mine")
-    with pytest.raises(InputError, match="refusing to replace"):
-        with atomic_dir(target) as tmp:
+    with pytest.raises(InputError, match="is not a model directory; refusing to replace"):
+        with atomic_dir(target) as tmp:  # the default: only an earlier model directory is replaced
             (tmp / "x").write_text("new")
     assert _tree(target) == {"notes.txt": b"mine"}
     with atomic_dir(target, lambda d: (d / "notes.txt").is_file()) as tmp:
         (tmp / "x").write_text("new")
     assert _tree(target) == {"x": b"new"}
+    (target / "clbias.json").write_text("{}")
+    with atomic_dir(target) as tmp:
+        (tmp / "clbias.json").write_text("{}")
+    assert _tree(target) == {"clbias.json": b"{}"}
 
 
 # --------------------------------------------------------------------------- symlinks and special files

@@ -5,7 +5,8 @@ import argparse
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 
 from ..errors import ClbiasError, InputError
 from ..train.config import DEFAULT_RECIPE, JSD_INPUTS, JSD_ONLY_WARNING, LOSSES, RECIPES, TrainConfig
@@ -118,7 +119,7 @@ class TrainProgress:
     def __init__(self, console: Console) -> None:
         self.console = console
         self._progress: Progress | None = None
-        self._task = None
+        self._task: TaskID | None = None
         self.note: str | None = None
 
 

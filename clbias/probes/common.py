@@ -216,7 +216,8 @@ def render_probe_files(docs: Sequence[ProbeDoc], queries: Sequence[ProbeQuery], 
 
 def probe_kind(meta: dict[str, Any]) -> str:
     """Which builder wrote a probe set, from its meta.json: udhr, quran, manpages, or unknown."""
-    source = meta.get("source") if isinstance(meta.get("source"), dict) else {}
+    found = meta.get("source")
+    source: dict[str, Any] = found if isinstance(found, dict) else {}
     package = source.get("package")
     if package == "udhr":
         return "udhr"

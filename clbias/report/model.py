@@ -37,7 +37,7 @@ class RankedRun(Sequence):
     def __len__(self) -> int:
         return len(self._qids)
 
-    def __getitem__(self, i):  # type: ignore[no-untyped-def]
+    def __getitem__(self, i: Any) -> Any:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         n = int(self._lengths[i])

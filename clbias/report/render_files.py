@@ -196,8 +196,8 @@ def _truncation_lines(report: Report) -> list[str]:
         lines.append("No text was truncated at the model's max length.")
     for m, kind, langs in counts:
         lines.append(f"- {_md(m)} {kind}: " + ", ".join(f"{l} {n}" for l, n in langs.items()))
-    for kind, langs in truncation_ids(report).items():
-        for lang, ids in langs.items():
+    for kind, ids_by_lang in truncation_ids(report).items():
+        for lang, ids in ids_by_lang.items():
             lines.append(f"- truncated {kind} ids, {lang}: " + ", ".join(_code(i) for i in ids))
     return lines
 

@@ -48,12 +48,12 @@ def embed_texts(encoder: Encoder, texts: Sequence[str], kind: Kind = "passage",
         progress(int(hit.sum()))
     missing = np.flatnonzero(~hit)
     to_tokenize = np.flatnonzero(~hit | (n_tokens < 0))
-    ids: dict[int, list[int]] = {}
+    ids_of: dict[int, list[int]] = {}
     if to_tokenize.size:
-        fresh_ids, fresh_stats = encoder.tokenize([texts[i] for i in to_tokenize], kind)
+        fresh_ids, fresh_stats = encoder.tokenize([texts[i] for i in to_tokenize.tolist()], kind)
         n_tokens[to_tokenize] = fresh_stats.n_tokens
-        ids = dict(zip(to_tokenize.tolist(), fresh_ids))
-    fresh = encoder.embed_ids([ids[i] for i in missing.tolist()], batch_size, progress) if missing.size else None
+        ids_of = dict(zip(to_tokenize.tolist(), fresh_ids))
+    fresh = encoder.embed_ids([ids_of[i] for i in missing.tolist()], batch_size, progress) if missing.size else None
     if fresh is not None:
         check_finite(fresh, encoder, [texts[i] for i in missing.tolist()])
     first = cached if cached is not None else fresh

@@ -191,7 +191,7 @@ class Encoder:
 def check_output(session: object, output_name: str, pooling: str, graph_name: str, where: str) -> None:
     """The named output exists and has the rank its pooling needs: [batch, dim] for `graph`, else
     [batch, tokens, dim]. `where` names the setting in the error (file and field, or option)."""
-    outputs = {o.name: o for o in session.get_outputs()}  # type: ignore[attr-defined]
+    outputs = {o.name: o for o in session.get_outputs()}  # type: ignore[attr-defined]  # an onnxruntime session, typed object to keep onnxruntime out of the signature
     if output_name not in outputs:
         raise ModelError(f"{where}: {output_name!r} is not an output of {graph_name} (outputs: {', '.join(outputs)})")
     rank = len(outputs[output_name].shape or ())

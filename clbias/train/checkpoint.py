@@ -33,7 +33,7 @@ def read_note(out: Path) -> dict[str, Any]:
     path = out / MANIFEST_NAME
     try:
         note = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelError(f"{path}: unreadable checkpoint note ({exc})") from None
     if not isinstance(note, dict) or note.get("schema") != NOTE_SCHEMA:
         raise ModelError(f"{path}: field 'schema': not a clbias training checkpoint (expected {NOTE_SCHEMA!r})")
@@ -60,7 +60,7 @@ def save_checkpoint(out: Path, model: Any, tokenizer_dir: Path, note: dict[str, 
                     log: Sequence[dict[str, Any]]) -> None:
     import torch
 
-    with atomic_dir(out, has_checkpoint, "a training checkpoint") as tmp:
+    with atomic_dir(out) as tmp:
         model.save_pretrained(str(tmp), safe_serialization=True)
         for name in TOKENIZER_FILES:
             if (tokenizer_dir / name).is_file():
