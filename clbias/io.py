@@ -431,5 +431,5 @@ class StagedOutputs:
                 raise
         else:
             self.discard()
-            if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+            if isinstance(exc, OSError) and not isinstance(exc, InputError) and exc.errno in DISK_ERRNOS:
                 raise output_error(exc, exc.filename or "an output") from None

@@ -120,18 +120,17 @@ def unscored_query_notes(corpus: Corpus, scenarios: list[Scenario], relevant: di
     their language: `zh` queries with `zh-Hant` documents, `es` queries against an English-only pool), so
     that they are never dropped silently."""
     scored = {int(q) for s in scenarios for q in s.queries}
+    doc_langs = corpus.doc_langs
     judged: dict[str, int] = {}
     for qi, q in enumerate(corpus.queries):
-        if qi not in scored and relevant.get(q.id):
+        if q.lang not in doc_langs and qi not in scored and relevant.get(q.id):
             judged[q.lang] = judged.get(q.lang, 0) + 1
     notes = []
-    doc_langs = corpus.doc_langs
     for lang, n in sorted(judged.items()):
         base = lang.split("-")[0]
-        near = [d for d in doc_langs if d != lang and d.split("-")[0] == base]
+        near = [d for d in doc_langs if d.split("-")[0] == base]
         hint = (f"; documents in {', '.join(near)} share its base language: give queries and documents the same "
                 f"code to score them" if near else "")
-        where = "no scenario has a pool in its language" if lang not in doc_langs else "no scenario scores them"
-        notes.append(f"{n} judged {lang} quer{'y' if n == 1 else 'ies'} not scored: {where} (document languages: "
-                     f"{', '.join(doc_langs)}){hint}")
+        notes.append(f"{n} judged {lang} quer{'y' if n == 1 else 'ies'} not scored: no scenario has a pool in its "
+                     f"language (document languages: {', '.join(doc_langs)}){hint}")
     return notes
