@@ -55,22 +55,21 @@ def output_target(target: str | Path, option: str | None = None) -> tuple[Path, 
     character device (/dev/null, a terminal) or a FIFO is written in place, never replaced by a file. A block
     device or a socket is refused. Everything else is a regular file replaced by an atomic rename."""
     target = Path(target)
-    if target.is_symlink():
-        real = Path(os.path.realpath(target))
-        if not real.exists():
-            raise InputError(f"is a symbolic link to {real}, which does not exist; refusing to write through it",
-                             target, field=option)
-        target = real
     try:
-        mode = os.stat(target).st_mode
+        mode = os.stat(target).st_mode  # follows links
     except FileNotFoundError:
+        if target.is_symlink():
+            raise InputError(f"is a symbolic link to {os.path.realpath(target)}, which does not exist; refusing to "
+                             f"write through it", target, field=option) from None
         return target, False
     except OSError as exc:
         raise output_error(exc, target, option) from None
+    if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+        return target, True  # opened by the name given: /dev/stdout -> /proc/self/fd/1 -> a pipe works
+    if target.is_symlink():
+        target = Path(os.path.realpath(target))
     if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
         return target, False
-    if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
-        return target, True
     what = "block device" if stat.S_ISBLK(mode) else "socket" if stat.S_ISSOCK(mode) else "special file"
     raise InputError(f"is a {what}; refusing to write to it", target, field=option)
 
@@ -338,9 +337,8 @@ def check_output_paths(files: dict[str, Path | None], dirs: dict[str, Path | Non
             raise InputError("is an existing file, expected a directory", path, field=option)
         if not parent.is_dir():
             raise InputError(f"{parent} is a file, not a directory", path, field=option)
-        if not is_dir:
-            output_target(path, option)
-        if not os.access(parent, os.W_OK | os.X_OK):
+        stream = False if is_dir else output_target(path, option)[1]
+        if not stream and not os.access(parent, os.W_OK | os.X_OK):
             raise InputError(f"directory {parent} is not writable", path, field=option)
         for source in given_inputs:
             if _same_file(path, source) or (is_dir and replace_dirs and source.exists() and _is_within(source, path)):

@@ -253,3 +253,25 @@ def test_an_enospc_while_staging_names_the_file_and_leaves_nothing(tmp_path, mon
     assert "No space left" in str(info.value) and info.value.field == "--markdown" and str(target) in str(info.value)
     monkeypatch.undo()
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("through", ["pipe", "file"])
+def test_dev_stdout_prints_the_report(tiny_model_dir, corpus_dir, tmp_path, through):
+    import subprocess
+    import sys
+
+    saved = tmp_path / "a.json"
+    assert main(["audit", str(corpus_dir), "--model", str(tiny_model_dir), "--no-cache", "--quiet", "--bootstrap",
+                 "10", "--scenario", "multi", "--json", str(saved)]) == 0
+    argv = [sys.executable, "-m", "clbias", "report", str(saved), "--quiet", "--markdown", "/dev/stdout"]
+    if through == "pipe":
+        result = subprocess.run(argv, capture_output=True, text=True, cwd=Path(__file__).parents[1])
+        out = result.stdout
+    else:
+        sink = tmp_path / "captured.md"
+        with open(sink, "w") as fh:
+            result = subprocess.run(argv, stdout=fh, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1])
+        out = sink.read_text()
+    assert result.returncode == 0, result.stderr
+    assert out.startswith("# clbias audit: tiny-parallel")
+    assert not list(Path("/dev").glob(".stdout.*"))
