@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -244,6 +245,9 @@ def read_input_bytes(path: Path) -> bytes:
     return raw
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line_number, object) for each non-blank line of a JSON Lines file (gzipped when it ends in .gz);
     bad lines raise a located InputError."""
@@ -275,7 +279,7 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         if not isinstance(obj, dict):
             raise InputError(f"expected a JSON object (JSON Lines, one object per line), got "
                              f"{type(obj).__name__}", path, lineno)
-        if b"\\u" in line:  # only an escape can spell a lone surrogate; valid UTF-8 bytes cannot
+        if _SURROGATE_ESCAPE.search(line):  # only an escape can spell a lone surrogate; UTF-8 bytes cannot
             bad = lone_surrogate(obj)
             if bad is not None:
                 raise InputError(f"lone surrogate {bad[1]!r}: not valid Unicode text", path, lineno, bad[0])
