@@ -5,7 +5,7 @@ import numbers
 import os
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
@@ -22,6 +22,7 @@ from .report.model import (DETAIL_METRICS, HEADLINE_METRICS, LanguageGap, ModelS
                            RankedRun, Report, ScenarioResult)
 from .report.compare import compare
 from .retrievers import AuditContext, EncoderSystem, PoolRanking, ShiftedSystem, System, as_system, system_labels
+from .retrievers.dense import empty_text_notes
 from .runtime.manifest import language_note
 from .scenarios import DEFAULT_KINDS, SCENARIO_KINDS, Scenario, build_scenarios
 from .search import HnswParams, IndexKind
@@ -287,6 +288,10 @@ def audit(corpus: Corpus, systems: Sequence[Any], settings: AuditSettings | None
     chosen = [as_system(s) for s in systems]
     if names is not None and len(names) != len(chosen):
         raise ValueError(f"{len(names)} names for {len(chosen)} systems")
+    if settings.cache_dir is not None:
+        from .runtime.cache import prepare_cache_dir
+
+        settings = replace(settings, cache_dir=prepare_cache_dir(settings.cache_dir))
     if settings.engine == "ray":
         from .engine.ray_engine import RaySession
 
@@ -317,6 +322,8 @@ def _audit(corpus: Corpus, systems: list[System], settings: AuditSettings, progr
     labels = list(names) if names is not None else system_labels([s.info for s in systems])
     for system, label in zip(systems, labels):
         system.info.name = label
+    encoded = [(s, label) for s, label in zip(systems, labels) if isinstance(s, EncoderSystem)]
+    notes += empty_text_notes([s.vectors() for s, _ in encoded], [label for _, label in encoded])
     corpus_langs = {d.lang for d in corpus.docs} | {q.lang for q in corpus.queries}
     for s in systems:
         note = language_note(s.info.name, s.encoder.manifest, corpus_langs) if isinstance(s, EncoderSystem) else None
@@ -403,4 +410,5 @@ def _corpus_info(corpus: Corpus, settings: AuditSettings) -> dict[str, Any]:
     return {"path": str(corpus.path), "name": meta.get("name", corpus.path.name), "n_docs": len(corpus.docs),
             "n_queries": len(corpus.queries), "doc_langs": corpus.doc_langs, "query_langs": corpus.query_langs,
             "split": corpus.split, "parallel": meta.get("parallel"), "query_derivation": meta.get("query_derivation"),
-            "label_free": bool(meta.get("label_free")), "source": meta.get("source"), "license": meta.get("license") or meta.get("licence")}
+            "label_free": bool(meta.get("label_free")), "source": meta.get("source"), "license": meta.get("license") or meta.get("licence"),
+            "fingerprint": corpus.fingerprint()}

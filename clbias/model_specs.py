@@ -67,7 +67,8 @@ def list_models(root: Path | None = None) -> list[dict[str, Any]]:
     """One row per graph of every exported model under `root` (default: the exported/ home)."""
     root = root or exported_root()
     rows = []
-    for directory in sorted(p for p in root.glob("*") if (p / MANIFEST_NAME).is_file()):
+    # Hidden directories are builds in progress or interrupted (.NAME.partial-*, .NAME.old-*): never models.
+    for directory in sorted(p for p in root.glob("*") if not p.name.startswith(".") and (p / MANIFEST_NAME).is_file()):
         m = load_manifest(directory, verify=False)
         for onnx in [f for f in m.files if f.endswith(".onnx")]:
             q = m.quantization.get(onnx, {})

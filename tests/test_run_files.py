@@ -20,7 +20,7 @@ from clbias.retrievers import BM25System, EncoderSystem, HybridSystem, RunFileSy
 from clbias.runfiles import read_run, write_trec
 from clbias.search.bm25 import BM25Index, tokenize
 from clbias.search.fusion import full_ranks, reciprocal_rank_fusion, weighted_fusion
-from corpus_factory import parallel_corpus, write_corpus
+from corpus_factory import write_corpus
 
 # metrics whose bounds are the true extremes over every completion (docs/run-files.md#censoring)
 MONOTONE = ("max_r", "max_r_norm", "complete@10", "ndcg@10", "recall@10", "mrr@10", "complete@3", "ndcg@3",

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from ..errors import InputError
-from ..model_paths import GRAPH_ALIASES
+from ..model_paths import GRAPH_ALIASES, resolve_model, split_model_spec
 from ..model_specs import load_specs, pick_graph  # noqa: F401  (pick_graph: importers of the CLI's name)
 from ..runtime.encoder import Encoder
 
@@ -24,6 +25,17 @@ def add_model_options(p: argparse.ArgumentParser, multiple: bool = False, action
     p.add_argument("--onnx", help="graph to run for every --model without its own :GRAPH: fp32, int8, int8-RECIPE "
                    "or a file name from the manifest (default: the manifest's)")
     p.add_argument("--threads", type=int, help="onnxruntime intra-op threads (default: all available cores)")
+
+
+def model_input_files(args: argparse.Namespace) -> list[Path]:
+    """The files of every --model directory that exists: an output path must never be one of them."""
+    specs = args.model if isinstance(args.model, list) else ([args.model] if args.model else [])
+    files: list[Path] = []
+    for spec in specs:
+        directory = resolve_model(split_model_spec(spec)[0])
+        if directory.is_dir():
+            files += [f for f in directory.iterdir() if f.is_file()]
+    return files
 
 
 def check_model_options(args: argparse.Namespace) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 from rich.console import Console
 
 from ..io import sha256_file
-from ..runtime.cache import default_cache_dir
+from ..runtime.cache import default_cache_dir, prepare_cache_dir
 from ..shift import SHIFT_FILE, check_pair_counts, fit_shift_from_pairs, read_pairs
 from .common import add_model_options, load_encoders
 from .progress import RichProgress
@@ -36,9 +36,10 @@ def run_fit(args: argparse.Namespace) -> int:
     langs = [lang.strip() for lang in args.langs.split(",") if lang.strip()] if args.langs else None
     pairs = read_pairs(args.pairs, langs)
     check_pair_counts(pairs, args.min_pairs, args.pairs)
+    cache = None if args.no_cache else prepare_cache_dir(default_cache_dir())
     encoder = load_encoders(args, console)[0]
     shift = fit_shift_from_pairs(encoder, pairs, {"pairs": str(args.pairs), "pairs_sha256": sha256_file(args.pairs)},
-                                 None if args.no_cache else default_cache_dir(), RichProgress(console))
+                                 cache, RichProgress(console))
     path = shift.save(encoder.model_dir)
     for lang in shift.langs:
         norm = float(np.linalg.norm(shift.offsets[lang]))

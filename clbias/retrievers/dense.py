@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ class EmbeddedCorpus:
     queries: np.ndarray
     # "passage"/"query": lang -> number truncated; "passage_ids"/"query_ids": lang -> first truncated ids
     truncation: dict[str, dict[str, Any]]
+    empty: dict[str, list[str]] = field(default_factory=dict)  # "documents"/"queries": ids with no token of text
 
 
 def model_info(encoder: Encoder, name: str | None = None) -> ModelInfo:
@@ -69,7 +70,22 @@ def embed_corpus(corpus: Corpus, encoder: Encoder, settings: Any, progress: Any 
         "passage_ids": _first_ids_by_lang([corpus.docs[i] for i in doc_idx], doc_stats.truncated),
         "query_ids": _first_ids_by_lang([corpus.queries[i] for i in q_idx], q_stats.truncated),
     }
-    return EmbeddedCorpus(docs, queries, truncation)
+    empty: dict[str, list[str]] = {
+        "documents": [corpus.docs[int(i)].id for i in doc_idx[encoder.empty_texts(doc_stats.n_tokens, "passage")]],
+        "queries": [corpus.queries[int(i)].id for i in q_idx[encoder.empty_texts(q_stats.n_tokens, "query")]]}
+    return EmbeddedCorpus(docs, queries, truncation, {k: v for k, v in empty.items() if v})
+
+
+def empty_text_notes(embedded: Sequence[EmbeddedCorpus], names: Sequence[str]) -> list[str]:
+    """One note per model and kind of text that tokenised to nothing but the prefix and special tokens
+    (zero-width or control characters only): their vectors say nothing about the text."""
+    notes = []
+    for emb, name in zip(embedded, names):
+        for what, ids in emb.empty.items():
+            shown = ", ".join(repr(i) for i in ids[:TRUNCATED_IDS_SHOWN])
+            notes.append(f"{name}: {len(ids)} {what} empty after tokenisation (the model reads only its prefix): "
+                         f"{shown}{', ...' if len(ids) > TRUNCATED_IDS_SHOWN else ''}")
+    return notes
 
 
 def _first_ids_by_lang(records: Sequence[Any], truncated: np.ndarray) -> dict[str, list[str]]:
