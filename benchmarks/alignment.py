@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from clbias.metrics.stats import significant  # noqa: E402
 TRAIN_LANGS = ["ar", "zh", "ru", "es", "fr", "tr"]
 QURAN_EVAL_LANGS = ["ar", "zh", "ru", "bn", "sv"]  # bn, sv: not trained
 UDHR_EVAL_LANGS = ["ar", "zh", "ru", "de", "ja", "hi", "sw"]  # de, ja, hi, sw: not trained
@@ -74,7 +76,7 @@ def diff_cell(comp: dict, key: str) -> str:
     d = comp["metrics"].get(key) or {}
     if d.get("diff") is None:
         return "–"
-    star = "*" if d["p_value"] is not None and d["p_value"] < 0.05 else ""
+    star = "*" if d.get("ci") and significant(d["ci"][0], d["ci"][1]) else ""  # the one rule: the CI excludes 0
     return f"{d['diff']:+.1f}{star} [{d['ci'][0]:+.1f}, {d['ci'][1]:+.1f}]"
 
 

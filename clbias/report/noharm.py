@@ -72,7 +72,7 @@ class NoHarmVerdict:
 
     def describe(self) -> str:
         return (f"{len(self.cells)} cells; harm (significant loss, Holm over all cells, family-wise error "
-                f"{self.alpha:g}): {len(self.harmed)}; non-inferior at {self.margin:g} points (95% CI): "
+                f"{self.alpha:g}): {len(self.harmed)}; non-inferior at {self.margin:g} point{'s' * (self.margin != 1)} (95% CI): "
                 f"{sum(c.non_inferior for c in self.cells)}/{len(self.cells)}")
 
 
