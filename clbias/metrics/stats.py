@@ -273,6 +273,14 @@ def non_inferior(low: float, high: float, margin: float, *, lower_is_better: boo
     return bool(high <= margin) if lower_is_better else bool(low >= -margin)
 
 
+def equivalent(low: float, high: float, margin: float) -> bool:
+    """Equivalence at `margin`: the whole CI of a difference lies within [-margin, +margin] ("within 5 points
+    of neutral" as a claim, not as a point estimate)."""
+    if margin < 0:
+        raise ValueError(f"an equivalence margin is >= 0, got {margin}")
+    return bool(-margin <= low and high <= margin)
+
+
 def paired_bootstrap_means(differences: np.ndarray, n_resamples: int = DEFAULT_RESAMPLES,
                            seed: int = DEFAULT_SEED) -> np.ndarray:
     """Bootstrap means of per-query paired differences (NaNs dropped): the draws every paired CI reads."""
