@@ -141,7 +141,9 @@ def change_class(key: str, change: Mapping[str, Any]) -> str:
 
 def gap_pairs(gap: Any) -> str:
     """How a language gap was paired: the number of questions asked in both languages, or "unpaired"."""
-    return str(gap.pairs) if gap.paired else "unpaired"
+    if not gap.paired:
+        return "unpaired"
+    return str(gap.pairs) if gap.pairs else "paired"  # reports written before pairs were counted
 
 
 def parallel_text(value: Any) -> str | None:
