@@ -44,6 +44,10 @@ def _by_question(values: list[float | None], qids: list[str], keys: dict[str, st
     return out
 
 
+def _questions(qids: list[str], keys: dict[str, str | None]) -> set[str]:
+    return {key for q in qids if (key := keys.get(q)) is not None}
+
+
 def _nanmean(values: list[float]) -> float:
     finite = [v for v in values if v == v]
     return float(np.mean(finite)) if finite else float("nan")
@@ -72,7 +76,7 @@ def language_gaps(corpus: Corpus, results: list[ScenarioResult], model: str, nam
                 continue
             x = r.by_model[model]
             x_qids = r.query_ids or [qid for qid, _, _ in x.run]
-            shared = sorted({keys[q] for q in en_qids if keys.get(q)} & {keys[q] for q in x_qids if keys.get(q)})
+            shared = sorted(_questions(en_qids, keys) & _questions(x_qids, keys))
             metrics: dict[str, float | None] = {}
             ci: dict[str, list[float] | None] = {}
             n: dict[str, int | None] = {}

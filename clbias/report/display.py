@@ -128,7 +128,7 @@ def improvement_sign(key: str, other: float | None, base: float | None, diff: fl
 def significant(change: Mapping[str, Any]) -> bool:
     """The one significance rule (`clbias.metrics.stats.significant`) read from a comparison's paired CI."""
     ci = change.get("ci")
-    return bool(ci) and stats.significant(ci[0], ci[1])
+    return ci is not None and len(ci) == 2 and stats.significant(ci[0], ci[1])
 
 
 def change_class(key: str, change: Mapping[str, Any]) -> str:

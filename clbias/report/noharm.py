@@ -93,8 +93,8 @@ def judge_no_harm(report: Report, base: str, other: str, judged: dict[str, Itera
     the report's own (same resamples and seed); `n_resamples`: per Holm step (default: enough for its level)."""
     wanted = set(langs) if langs is not None else None
     seed = int(report.settings.get("seed", 0)) if seed is None else seed
-    for metrics in judged.values():
-        for m in metrics:
+    for kind_metrics in judged.values():
+        for m in kind_metrics:
             if get_metric(m).direction not in (Direction.HIGHER, Direction.LOWER):
                 raise ValueError(f"{m} has no losing side (its ideal is a value, not an end); it cannot be judged")
     keys: list[tuple[ScenarioResult, str, np.ndarray, float, float, tuple[float, float]]] = []
@@ -119,7 +119,7 @@ def judge_no_harm(report: Report, base: str, other: str, judged: dict[str, Itera
             assert comparison is not None
             keys.append((r, m, vb[both] - va[both], float(va[both].mean()), float(vb[both].mean()),
                          (comparison.low, comparison.high)))
-    lower = [get_metric(m).direction is Direction.LOWER for _, m, _, _, _, _ in keys]
+    lower: list[bool | None] = [get_metric(m).direction is Direction.LOWER for _, m, _, _, _, _ in keys]
     decisions = stats.holm_significant([d for _, _, d, _, _, _ in keys], alpha=alpha, n_resamples=n_resamples,
                                        seed=seed, loss_side=lower)
     cells = []
@@ -128,5 +128,5 @@ def judge_no_harm(report: Report, base: str, other: str, judged: dict[str, Itera
         cells.append(Cell(r.name, r.kind, cell_lang(r), m, int(d.size), round(mb, 4), round(mo, 4), round(diff, 4),
                           (round(ci[0], 4), round(ci[1], 4)), (round(dec.low, 4), round(dec.high, 4)),
                           dec.confidence, round(diff if low_better else -diff, 4), dec.significant,
-                          stats.non_inferior(ci[0], ci[1], margin, lower_is_better=low_better)))
+                          stats.non_inferior(ci[0], ci[1], margin, lower_is_better=bool(low_better))))
     return NoHarmVerdict(cells, margin, alpha)
