@@ -313,7 +313,8 @@ def main() -> None:
     encoders = [Encoder.load(directory, onnx="model.onnx"), Encoder.load(directory, onnx="model.int8.onnx")]
     base, other = f"{args.model}:fp32", f"{args.model}:int8"
     command = ("python benchmarks/bias_baseline.py" + ("" if args.sets == "manpages,udhr" else f" --sets {args.sets}")
-               + (f" --manpages {args.manpages}" if args.manpages else ""))
+               + (f" --manpages {args.manpages}" if args.manpages else "")
+               + (f" --min-queries {args.min_queries}" if args.min_queries != 150 else ""))
     lines = ["# Bias baseline of the default model", "", f"Command: `{command}`  ", f"Date: {time.strftime('%Y-%m-%d')}", "",
              "A second model beside this one (language preference of each, paired differences): `bias-models.md`, "
              "from `python benchmarks/bias_baseline.py --compare use-multilingual-v3`."]
