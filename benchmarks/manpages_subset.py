@@ -6,7 +6,10 @@ units in sha256('0:<parallel_id>') order are kept while some language has fewer 
 
 Every document and query of a kept unit (an English page and its translations) stays, so the English share
 of an all-documents pool is about that of the whole set. For CPU-bound re-runs on a shared 2-core machine."""
-import csv, hashlib, json, os, sys
+import csv
+import hashlib
+import json
+import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 src, out, per_lang = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
