@@ -317,7 +317,11 @@ def main() -> None:
                + (f" --min-queries {args.min_queries}" if args.min_queries != 150 else ""))
     lines = ["# Bias baseline of the default model", "", f"Command: `{command}`  ", f"Date: {time.strftime('%Y-%m-%d')}", "",
              "A second model beside this one (language preference of each, paired differences): `bias-models.md`, "
-             "from `python benchmarks/bias_baseline.py --compare use-multilingual-v3`."]
+             "from `python benchmarks/bias_baseline.py --compare use-multilingual-v3`.",
+             "", "Pools (docs/pools-and-statistics.md): Multi holds only the pages present in English and X (the "
+             "paper's pool, |R| = 2); multi-all is the corpus as it is. The language gap is paired by question "
+             "(pairs shown). The int8 rule is clbias/report/noharm.py (Holm over all cells; non-inferiority at 1 "
+             "point). Results before 2026-12-03 used all-documents Multi pools and a per-cell rule."]
     int8_result: dict | None = None
     for name in sets:
         path = {"manpages": lambda: manpages_dir(args.manpages), "udhr": lambda: REPO / "examples" / "udhr",
