@@ -28,6 +28,7 @@ from _common import cpu_info, interleaved, load_average, md_table  # noqa: E402
 from clbias.audit import AuditSettings, audit  # noqa: E402
 from clbias.corpus import load_corpus, passage_text  # noqa: E402
 from clbias.io import write_text_atomic  # noqa: E402
+from clbias.metrics import stats  # noqa: E402
 from clbias.report.compare import compare  # noqa: E402
 from clbias.report.display import display  # noqa: E402
 from clbias.report.verdict import LEANING_SHORT, verdict  # noqa: E402
@@ -58,7 +59,7 @@ def run_set(name: str, path: Path, encoder: Encoder, bootstrap: int, cache: Path
     found = verdict(report)
     langs = [l for l in corpus.doc_langs if l != "en"]
     rows, diff_rows = [], []
-    changes: dict[str, list] = {"hybrid vs dense": [], "hybrid vs bm25": []}
+    changes: dict[str, list] = {"hybrid vs dense": [], "hybrid vs bm25": []}  # (lang, base, hybrid scores)
     for lang in langs:
         multi = next((r for r in report.scenarios if r.kind == "multi" and r.query_lang == lang), None)
         mono = next((r for r in report.scenarios if r.kind == "mono-same" and r.query_lang == lang), None)
@@ -71,18 +72,22 @@ def run_set(name: str, path: Path, encoder: Encoder, bootstrap: int, cache: Path
                         + [_cell(k, s.metrics.get(k), s.ci.get(k)) for k in METRICS]
                         + [_cell("ndcg@10", m.metrics.get("ndcg@10"), m.ci.get("ndcg@10")) if m else "–"])
         for label, base in (("hybrid vs dense", "dense"), ("hybrid vs bm25", "bm25")):
-            c = compare(base, "hybrid", multi.by_model[base], multi.by_model["hybrid"], ["twin_pref"], bootstrap,
-                        0).metrics["twin_pref"]
-            changes[label].append((lang, c))
+            changes[label].append((lang, multi.by_model[base], multi.by_model["hybrid"]))
+    n_langs = max(1, len(langs))
     for label, items in changes.items():
-        ps = [c.get("p_value") for _, c in items]
-        adjusted = _holm([p if p is not None else 1.0 for p in ps])
-        for (lang, c), p_adj in zip(items, adjusted):
-            if c.get("diff") is None:
+        for lang, base_scores, hybrid_scores in items:
+            c = compare("base", "hybrid", base_scores, hybrid_scores, ["twin_pref"], bootstrap, 0).metrics["twin_pref"]
+            wide = stats.paired_comparison(_values(hybrid_scores.per_query["twin_pref"]),
+                                           _values(base_scores.per_query["twin_pref"]), "twin_pref",
+                                           confidence=1 - 0.05 / n_langs, n_resamples=bootstrap, seed=0)
+            if c.get("diff") is None or wide is None:
                 diff_rows.append([label, lang, "–", "–", "–"])
                 continue
-            diff_rows.append([label, lang, _cell("twin_pref", c["diff"], c["ci"]).replace("[", "[").strip(),
-                              f"{c['p_value']:.3g}", f"{p_adj:.3g}" + (" *" if p_adj < 0.05 else "")])
+            both_sides = wide.low * wide.high > 0
+            diff_rows.append([label, lang, _cell("twin_pref", c["diff"], c["ci"]),
+                              f"{wide.low:.1f} to {wide.high:.1f}", "*" if both_sides else ""])
+    changes = {label: [(lang, compare("base", "hybrid", b, h, ["twin_pref"], bootstrap, 0).metrics["twin_pref"])
+                       for lang, b, h in items] for label, items in changes.items()}
     en_mono = next((r for r in report.scenarios if r.kind == "mono-same" and r.query_lang == "en"), None)
     en_rows = [["en", s, _cell("ndcg@10", en_mono.by_model[s].metrics.get("ndcg@10"),
                                en_mono.by_model[s].ci.get("ndcg@10"))] for s in SYSTEMS] if en_mono else []
@@ -97,21 +102,16 @@ def run_set(name: str, path: Path, encoder: Encoder, bootstrap: int, cache: Path
             "(twin preference vs 50 by its CI).", "",
             md_table(["X", "system", "verdict", "twin pref", "Complete@10", "Max@R_norm", "Mono-Same nDCG@10"], rows),
             "", "English Mono-Same (en→en) nDCG@10:", "", md_table(["", "system", "nDCG@10"], en_rows), "",
-            "Paired difference in twin preference (points; + = hybrid prefers English more), 95% CI, sign-flip "
-            "p-value and Holm-adjusted p over this set's languages (* = significant at 0.05):", "",
-            md_table(["comparison", "X", "difference", "p", "Holm p"], diff_rows), "",
+            "Paired difference in twin preference (points; + = hybrid prefers English more) with its 95% CI, and "
+            "the CI at 1 − 0.05/L over this set's L languages (Bonferroni: * = it excludes 0, the one rule of "
+            "`clbias.metrics.stats.significant` with the family's false alarms held at 5%):", "",
+            md_table(["comparison", "X", "difference [95% CI]", "Bonferroni CI", "significant"], diff_rows), "",
             "Verdict changes: " + "; ".join(f"{a}→{b}: {', '.join(v) or 'none'}" for (a, b), v in flips.items())]
     return "\n".join(body), summary
 
 
-def _holm(ps: list[float]) -> list[float]:
-    order = np.argsort(ps)
-    out = np.empty(len(ps))
-    running = 0.0
-    for i, j in enumerate(order):
-        running = max(running, min(1.0, (len(ps) - i) * ps[j]))
-        out[j] = running
-    return out.tolist()
+def _values(xs: list) -> np.ndarray:
+    return np.array([np.nan if x is None else x for x in xs], dtype=float)
 
 
 def library_section(path: Path, rounds: int) -> str:

@@ -1,8 +1,9 @@
 """Two saved audits of the same corpus as one two-model Report, with paired comparisons per scenario.
 
 Scenarios are matched by name and queries by id (`ScenarioResult.query_ids`); each metric is compared on
-the queries both audits judged, with the same paired bootstrap and sign-flip test as a two-model audit
-(`compare`, which the audit calls too), so the verdict reads the merged report exactly as it reads a live one.
+the queries both audits judged, with the same paired bootstrap CI as a two-model audit (`compare`, which the
+audit calls too; significant when it excludes 0, `clbias.metrics.stats.significant`), so the verdict reads the
+merged report exactly as it reads a live one.
 
 A metric that either side only bounds (a run file's censored queries, `ModelScores.bounds`) gets no point
 difference: its comparison holds bounds on the difference instead, `diff_low` (the other's low bound minus
@@ -129,8 +130,7 @@ def compare(base: str, other: str, a: ModelScores, b: ModelScores, names: list[s
                                     seed=seed)
         out[n] = {"diff": None} if c is None else {
             "base": _round(c.mean_b), "other": _round(c.mean_a), "diff": _round(c.difference),
-            "ci": _pair(c.low, c.high), "p_value": _round(c.p_value), "wins": c.wins, "ties": c.ties,
-            "losses": c.losses, "n": c.n}
+            "ci": _pair(c.low, c.high), "wins": c.wins, "ties": c.ties, "losses": c.losses, "n": c.n}
     return Comparison(base=base, other=other, metrics=out)
 
 
