@@ -23,7 +23,7 @@ from .report.model import (DETAIL_METRICS, HEADLINE_METRICS, ModelScores,
                            RankedRun, Report, ScenarioResult)
 from .report.compare import compare
 from .retrievers import AuditContext, EncoderSystem, PoolRanking, ShiftedSystem, System, as_system, system_labels
-from .retrievers.dense import empty_text_notes
+from .retrievers.dense import DenseSystem, empty_text_notes
 from .runtime.manifest import language_note
 from .scenarios import DEFAULT_KINDS, SCENARIO_KINDS, Scenario, build_scenarios
 from .search import HnswParams, IndexKind
@@ -329,9 +329,9 @@ def _audit(corpus: Corpus, systems: list[System], settings: AuditSettings, progr
         index_info["recall_vs_exact"] = _round(float(np.mean(recalls)))
     neighbours = None
     if neighbours_only:
-        dense = next((s for s in systems if getattr(s, "embedded", None) is not None), None)
+        dense = next((s for s in systems if isinstance(s, DenseSystem) and s.embedded is not None), None)
         if dense is not None:
-            neighbours = neighbour_mix(dense.embedded.docs, pools.langs, settings.k)  # type: ignore[attr-defined]
+            neighbours = neighbour_mix(dense.vectors().docs, pools.langs, settings.k)
         else:
             notes.append("the nearest-neighbour language mix needs a dense model; none was audited")
     elif not scenarios:

@@ -105,7 +105,7 @@ def _rows(path: Path) -> Iterator[tuple[int, str, str, float, str]]:
                     raise InputError("missing or not a non-empty string", path, lineno, name)
             if "score" not in obj:
                 raise InputError("missing", path, lineno, "score")
-            yield lineno, qid, docid, _score(obj["score"], path, lineno), fmt  # type: ignore[misc]
+            yield lineno, str(qid), str(docid), _score(obj["score"], path, lineno), fmt
         else:
             parts = text.split()
             if len(parts) != 6:

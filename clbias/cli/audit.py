@@ -18,6 +18,7 @@ from ..report.render_files import to_json_text, to_markdown, trec_run_paths, wri
 from ..report.render_terminal import render
 from ..runtime.cache import default_cache_dir, prepare_cache_dir
 from ..scenarios import SCENARIO_KINDS
+from ..runtime.encoder import Encoder
 from ..search import HnswParams
 from ..langs import parse_lang_list
 from .common import add_model_options, check_model_options, load_encoders, model_input_files
@@ -134,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
                 corpus.doc_langs + corpus.query_langs, settings.k)
     runs = load_runs(requests, plan)  # every run file read and checked before any model loads
 
-    def encoders(specs: list[str]) -> list:  # type: ignore[type-arg]
+    def encoders(specs: list[str]) -> list[Encoder]:
         args.model = specs
         return load_encoders(args, console, default=DEFAULT_MODEL)
 

@@ -5,7 +5,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Protocol, Union, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Union, cast, runtime_checkable
 
 import numpy as np
 
@@ -102,7 +102,7 @@ def as_system(obj: Any) -> System:
     if isinstance(obj, Encoder):
         return EncoderSystem(obj)
     if hasattr(obj, "info") and hasattr(obj, "prepare") and hasattr(obj, "rank"):
-        return obj  # type: ignore[no-any-return]
+        return cast(System, obj)
     if not isinstance(getattr(obj, "name", None), str) or not obj.name:
         raise TypeError(f"{type(obj).__name__}: a retriever needs a non-empty string `name`")
     if isinstance(obj, Embedder):

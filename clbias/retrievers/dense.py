@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -129,9 +129,9 @@ class DenseSystem:
         if ctx.session is not None and choose_index(settings.index, pool.size) == "exact":
             from ..engine.ray_engine import retrieve_ray
 
-            return retrieve_ray(ctx.session, emb.queries[scenario.queries], emb.docs[scenario.pool], qids, qlangs,
-                                scenario.relevant, pool, depth=depth, k=settings.k,  # type: ignore[no-any-return]
-                                excluded=scenario.excluded)
+            result = retrieve_ray(ctx.session, emb.queries[scenario.queries], emb.docs[scenario.pool], qids, qlangs,
+                                  scenario.relevant, pool, depth=depth, k=settings.k, excluded=scenario.excluded)
+            return cast(RetrievalResult, result)
         return retrieve(emb.queries[scenario.queries], emb.docs[scenario.pool], qids, qlangs, scenario.relevant, pool,
                         depth=depth, k=settings.k, index=settings.index, hnsw=settings.hnsw,
                         excluded=scenario.excluded)

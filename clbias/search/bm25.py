@@ -47,12 +47,12 @@ class BM25Index:
         self.n_docs = len(docs)
         self.backend = backend
         if backend == "bm25s":
-            import bm25s  # type: ignore[import-untyped]
+            import bm25s
 
             self._index = bm25s.BM25(k1=k1, b=b, method="lucene")
             self._index.index([list(d) for d in docs], show_progress=False)
         else:
-            from rank_bm25 import BM25Okapi  # type: ignore[import-untyped]
+            from rank_bm25 import BM25Okapi
 
             self._index = BM25Okapi([list(d) or [""] for d in docs], k1=k1, b=b)
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..langs import ENGLISH
 from ..metrics.types import PoolInfo
-from .ranking import RetrievalResult, rank_scores
+from .ranking import RetrievalResult, ScoreRows, rank_scores
 
 # (relevant first?, English first?) of each completion
 COMPLETIONS = ((True, True), (True, False), (False, True), (False, False))
@@ -67,7 +67,7 @@ def rank_known(known: KnownRankings, qids: list[str], qlangs: list[str], relevan
     covered = [np.union1d(d, excluded[i]).size if excluded else d.size for i, d in enumerate(known.docs)]
     english = pool.langs == ENGLISH
 
-    def rows(relevant_first: bool, english_first: bool):  # type: ignore[no-untyped-def]
+    def rows(relevant_first: bool, english_first: bool) -> ScoreRows:
         def score_rows(a: int, b: int) -> np.ndarray:
             out = np.empty((b - a, size), np.float32)
             for r, i in enumerate(range(a, b)):
