@@ -3,6 +3,7 @@ cases, the vectorised forms equal to the per-query definitions to the bit, and P
 reference implementation (peer_measure) on the same run."""
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -252,3 +253,42 @@ def peer_evaluator(ir_measures, peer_measure, measure, qrels):  # type: ignore[n
     qrels_dict = ir_measures.util.QrelsConverter(qrels).as_dict_of_dict()
     return peer_measure.PEEREvaluator([measure], qrels_dict, {id(mapping): [(measure["cutoff"], measure)]},
                                       {id(mapping): mapping})
+
+
+# ---------------------------------------------------------------- in the report
+
+def test_audit_reports_the_field_metrics_in_json_detail_markdown_and_html(tiny_model_dir, tmp_path) -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from clbias.api import audit_corpus
+    from clbias.report.html.page import to_html
+    from clbias.report.model import Report
+    from clbias.report.render_files import to_json_text, to_markdown
+    from clbias.report.render_terminal import render
+    from corpus_factory import parallel_corpus
+
+    report = audit_corpus(parallel_corpus(tmp_path / "corpus"), [tiny_model_dir], bootstrap=200, k=5,
+                          cache_dir=tmp_path / "cache")
+    multi = next(s for s in report.scenarios if s.name == "multi [en+de] q=de")
+    for key in ("peer@5", "lpr", "lang_ndcg@5", "tlr@5", "lang_pref"):
+        assert multi.metrics[key] is not None, key
+        lo, hi = multi.ci[key]
+        assert lo <= multi.metrics[key] <= hi
+        assert len(multi.by_model[report.models[0].name].per_query[key]) == multi.n_queries
+    mono = next(s for s in report.scenarios if s.name == "mono-same [de] q=de")
+    assert mono.metrics["lpr"] is None and mono.metrics["tlr@5"] is None  # no relevant version in another language
+    again = Report.from_json(json.loads(to_json_text(report)))
+    assert again.scenarios[0].metrics == report.scenarios[0].metrics
+    out = StringIO()
+    render(report, Console(file=out, width=120, record=False), detail=True)
+    text = out.getvalue()
+    assert "the field's metrics" in text and "PEER" in text and "Lang-nDCG" in text
+    assert max(len(line) for line in text.splitlines()) <= 120
+    compact = StringIO()
+    render(report, Console(file=compact, width=120), detail=False)
+    assert "the field's metrics" not in compact.getvalue()
+    markdown = to_markdown(report)
+    assert "## The field's metrics" in markdown and "| multi [en+de] q=de |" in markdown
+    assert 'data-table="field"' in to_html(report)
