@@ -292,3 +292,23 @@ def test_audit_reports_the_field_metrics_in_json_detail_markdown_and_html(tiny_m
     markdown = to_markdown(report)
     assert "## The field's metrics" in markdown and "| multi [en+de] q=de |" in markdown
     assert 'data-table="field"' in to_html(report)
+
+
+@pytest.mark.slow
+def test_lang_pref_agrees_in_direction_with_twin_preference_on_the_real_model(e5_model_dir, tmp_path) -> None:
+    """On the UDHR example (Multi pools, fully parallel) the real model prefers the query's own language in
+    most languages (method.md section 6: twin preference 0-5%). The twin-free measure must say the same there."""
+    from pathlib import Path
+
+    from clbias.api import audit_corpus
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "udhr"
+    report = audit_corpus(example, [e5_model_dir], bootstrap=200, scenarios=["multi"], cache_dir=tmp_path / "cache")
+    native = {s.query_lang: s for s in report.scenarios if s.kind == "multi" and s.query_lang != "en"}
+    strong = [x for x, s in native.items() if s.ci["twin_pref"] is not None and s.ci["twin_pref"][1] < 20]
+    assert len(strong) >= 5
+    for x in strong:
+        pref, ci = native[x].metrics["lang_pref"], native[x].ci["lang_pref"]
+        assert pref is not None and ci[1] < 50, (x, pref, ci)  # own language preferred, CI clear of neutral
+    for s in report.scenarios:
+        assert s.metrics["tlr@10"] is None or 0 <= s.metrics["tlr@10"] <= 100
