@@ -6,8 +6,9 @@
 Twin preference needs parallel ids: it compares each irrelevant query-language document with its own English
 translation. Most users' corpora have no such ids. `lang_pref` compares every irrelevant (English, X) pair
 instead (docs/field-metrics.md). This script audits the man-page set twice with the default model, Multi
-pools: as built (twin preference) and with every parallel id removed from documents and queries
-(`lang_pref`, and twin preference, which must then be absent). Per language X it reports both means with
+pools of all English + all X documents (`multi-all`: the same documents with or without ids): as built (twin
+preference) and with every parallel id removed from documents and queries (`lang_pref`, and twin preference,
+which must then be absent). Twin preference on the paper's parallel-only Multi pool is shown beside it. Per language X it reports both means with
 95% bootstrap CIs over queries, the paired per-query difference, and whether the two agree in direction; the
 direction claim over all languages uses Bonferroni-adjusted intervals (confidence 1 - 0.05 / languages), so
 the chance of any false "agrees"/"disagrees" call is at most 5%. Writes
@@ -48,9 +49,9 @@ def without_parallel_ids(corpus: Corpus) -> Corpus:
                                queries=[dataclasses.replace(q, parallel_id=None) for q in corpus.queries])
 
 
-def multi_x(report: Report) -> dict[str, ScenarioResult]:
-    """Multi scenarios with non-English queries, by query language."""
-    return {r.query_lang: r for r in report.scenarios if r.kind == "multi" and r.query_lang != "en"}
+def scenarios_x(report: Report, kind: str) -> dict[str, ScenarioResult]:
+    """Scenarios of one kind with non-English queries, by query language."""
+    return {r.query_lang: r for r in report.scenarios if r.kind == kind and r.query_lang != "en"}
 
 
 def per_query(result: ScenarioResult, metric: str) -> dict[str, float]:
@@ -97,10 +98,11 @@ def main() -> int:
     corpus = load_corpus(args.manpages)
     stripped = without_parallel_ids(corpus)
     encoder = Encoder.load(args.model, threads=args.threads)
-    settings = AuditSettings(scenarios=["multi"], bootstrap=args.bootstrap, cache_dir=cache_root() / "embeddings")
+    settings = AuditSettings(scenarios=["multi", "multi-all"], bootstrap=args.bootstrap, cache_dir=cache_root() / "embeddings")
     with_ids = audit(corpus, [encoder], settings)
     no_ids = audit(stripped, [encoder], settings)
-    twinned, plain = multi_x(with_ids), multi_x(no_ids)
+    twinned, plain = scenarios_x(with_ids, "multi-all"), scenarios_x(no_ids, "multi-all")
+    parallel_only = scenarios_x(with_ids, "multi")
     langs = sorted(x for x in twinned if x in plain and twinned[x].n_queries >= args.min_queries)
     adjusted = 1.0 - 0.05 / max(1, len(langs))
     rows, raw = [], {}
@@ -115,6 +117,8 @@ def main() -> int:
         diff = {q: pref[q] - twin[q] for q in both}
         t95, p95, d95 = (estimate(v, 0.95, args.bootstrap) for v in (twin, pref, diff))
         same = estimate(pref_same_pool, 0.95, args.bootstrap)
+        paper_pool = estimate(per_query(parallel_only[x], "twin_pref"), 0.95, args.bootstrap) \
+            if x in parallel_only else None
         t_adj, p_adj = estimate(twin, adjusted, args.bootstrap), estimate(pref, adjusted, args.bootstrap)
         s_t, s_p = side(t_adj), side(p_adj)
         verdict = "–"
@@ -131,12 +135,13 @@ def main() -> int:
             twin_means.append(t95.mean)
             pref_means.append(p95.mean)
         rows.append([x, twinned[x].n_queries, twinned[x].pool_size, plain[x].pool_size, ci_text(t95), ci_text(p95),
-                     ci_text(same), ci_text(d95), size, verdict])
+                     ci_text(same), ci_text(d95), size, verdict, ci_text(paper_pool)])
         raw[x] = {"n_queries": twinned[x].n_queries, "pool_with_ids": twinned[x].pool_size,
                   "pool_without_ids": plain[x].pool_size,
                   **{name: None if e is None else dataclasses.asdict(e)
                      for name, e in (("twin_pref", t95), ("lang_pref", p95), ("lang_pref_same_pool", same),
                                      ("difference", d95), ("twin_pref_adjusted", t_adj),
+                                     ("twin_pref_parallel_only_multi", paper_pool),
                                      ("lang_pref_adjusted", p_adj))},
                   "direction": verdict}
     rho = spearman(np.array(twin_means), np.array(pref_means)) if len(twin_means) > 2 else float("nan")
@@ -146,7 +151,7 @@ def main() -> int:
         "command": "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0], REPO), *sys.argv[1:]]),
         "model": f"{args.model} sha256 {with_ids.model.sha256[:16]}",
         "data": f"{args.manpages} ({len(corpus.docs)} documents, {len(corpus.queries)} queries)",
-        "settings": f"Multi pools, k {settings.k}, head depth {settings.depth}, index {with_ids.index.get('kind')}, "
+        "settings": f"multi-all pools (Multi: parallel-only), k {settings.k}, head depth {settings.depth}, index {with_ids.index.get('kind')}, "
                     f"bootstrap {args.bootstrap}, seed {settings.seed}, threads {args.threads}",
         "python": platform.python_version(),
         "cpu": f"{cpu['model']}, {cpu['cores']} cores, {cpu['simd']}; shared machine",
@@ -154,12 +159,13 @@ def main() -> int:
         "wall time": f"{time.perf_counter() - started:.0f} s (embeddings from the cache when present)",
     }
     header = ["X", "queries", "pool (ids)", "pool (no ids)", "twin pref, with ids", "lang pref, no ids",
-              "lang pref, with-ids pool", "lang − twin (paired)", "size ratio", "direction (adjusted CIs)"]
+              "lang pref, with ids", "lang − twin (paired)", "size ratio", "direction (adjusted CIs)",
+              "twin pref, parallel-only Multi pool"]
     body = f"""
 Twin preference (`twin_pref`) reads parallel ids; the calibrated language preference (`lang_pref`,
 docs/field-metrics.md) does not. Same scale: % of irrelevant (English, X) pairs in the top {settings.depth} where
 the English document ranks higher; 50 = neutral, > 50 English preferred, < 50 the query's language preferred.
-Multi pools, queries in X. Mean [95% bootstrap CI] (n queries). "size ratio" = (lang pref − 50) / (twin pref − 50).
+`multi-all` pools (all English + all X documents, the same with or without ids), queries in X. Mean [95% bootstrap CI] (n queries). "size ratio" = (lang pref − 50) / (twin pref − 50).
 Direction: each interval at confidence {adjusted:.4f} (Bonferroni over {len(langs)} languages) lies on one side
 of 50 or holds it.
 
