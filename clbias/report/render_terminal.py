@@ -13,6 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from ..text import inert_copy
 from .display import at_k, change_class, display, gap_pairs, parallel_text, significant
 from .matrix import MATRIX_METRICS, LanguageMatrix, language_matrix
 from .model import Report, ScenarioResult
@@ -239,6 +240,7 @@ def neighbour_table(report: Report) -> Table:
 
 def render(report: Report, console: Console | None = None, detail: bool = False) -> None:
     console = console or Console()
+    report = inert_copy(report)  # ids, names and metadata are untrusted: no escape sequence reaches the terminal
     console.print(header(report) if detail else compact_header(report))
     console.print()
     console.print(verdict_text(report))
