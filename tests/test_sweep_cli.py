@@ -66,7 +66,7 @@ def test_bad_output_paths_are_refused_before_a_model_loads(corpus_dir, tmp_path,
 def test_no_output_is_written_unless_all_are(corpus_dir, tiny_model_dir, tmp_path, monkeypatch):
     import clbias.report.render_html as render_html
 
-    def broken_html(report):
+    def broken_html(report, views=None):
         raise RuntimeError("renderer failed")
 
     monkeypatch.setattr(render_html, "to_html", broken_html)
