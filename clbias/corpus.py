@@ -253,6 +253,10 @@ def check_trec_ids(corpus: "Corpus") -> None:
 def load_corpus(path: str | Path, split: str | None = None) -> Corpus:
     """Load and validate a corpus directory; every problem is a located InputError."""
     root = Path(path)
+    if root.is_file():
+        hint = (f"give its directory, {root.parent}" if root.name in ("corpus.jsonl", "queries.jsonl", "meta.json")
+                else "give the directory that holds corpus.jsonl (and queries.jsonl, qrels/)")
+        raise InputError(f"is a file, not a corpus directory: {hint}", root)
     if not root.is_dir():
         raise InputError("corpus directory not found", root)
     docs = read_records(root / "corpus.jsonl", "document")

@@ -54,6 +54,15 @@ def write_json_atomic(target: str | Path, obj: Any) -> None:
     write_text_atomic(target, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
 
 
+def _usual_file_modes(root: Path) -> None:
+    """Give files that a writer created private (0600: safetensors' save_file, mkstemp) the mode their
+    siblings get from the umask, so one file of a model directory is not unreadable to the others' readers."""
+    usual = 0o666 & ~_umask()
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink() and path.stat().st_mode & 0o077 == 0 and usual & 0o077:
+            os.chmod(path, usual | (path.stat().st_mode & 0o111))
+
+
 @contextlib.contextmanager
 def atomic_dir(target: str | Path) -> Iterator[Path]:
     """Yield a temporary directory beside `target`; it replaces `target` only on success.
@@ -67,6 +76,7 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
+        _usual_file_modes(tmp)
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
             os.replace(target, old)
@@ -216,3 +226,11 @@ class StagedOutputs:
             self.commit()
         else:
             self.discard()
+
+
+def portable_path(path: str | Path) -> str:
+    """A local path as a manifest or report may record it: relative as the user gave it, else only the last
+    component. An absolute path names someone's home directory and machine layout and identifies nothing the
+    recorded hashes do not."""
+    path = Path(path)
+    return path.as_posix() if not path.is_absolute() else path.name

@@ -8,12 +8,13 @@ from typing import Sequence
 from .. import __version__
 from ..errors import ClbiasError
 from . import audit, compare, embed, export, models, probes, report, shift, train
+from .hints import HintingParser
 
 COMMANDS = (audit, embed, export, models, probes, train, shift, report, compare)
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="clbias", description="Audit multilingual retrievers for English bias.")
+    p = HintingParser(prog="clbias", description="Audit multilingual retrievers for English bias.")
     p.add_argument("--version", action="version", version=f"clbias {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     for command in COMMANDS:

@@ -20,11 +20,15 @@ from .progress import RichProgress
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("embed", help="embed a JSONL file of texts with an exported model",
-                       description="Rows of the output follow the input; ids are written to OUT.ids.json.")
+                       description="Rows of the output follow the input. The ids go beside the vectors, in OUT "
+                                   "with .ids.json for .npy (vectors.npy -> vectors.ids.json). Texts are embedded "
+                                   "as passages unless --kind query: the model's passage or query prefix is applied.")
     p.add_argument("texts", type=Path, help="JSONL with _id and text (title and lang optional), validated like a corpus file")
     add_model_options(p)
-    p.add_argument("--kind", choices=("query", "passage"), default="passage", help="which prefix to apply")
-    p.add_argument("--out", type=Path, required=True, help="output .npy (float32, [n, dim])")
+    p.add_argument("--kind", choices=("query", "passage"), default="passage",
+                   help="embed the texts as passages (default) or as queries: which prefix the model applies")
+    p.add_argument("--out", type=Path, required=True,
+                   help="output .npy (float32, [n, dim]); the ids go to the same name with .ids.json")
     p.add_argument("--no-cache", action="store_true")
     add_engine_options(p)
     p.set_defaults(run=run)
@@ -47,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
     ids, texts = read_texts(args.texts, args.kind)
     ray = ray_options(args)
     encoder = load_encoders(args, console)[0]
+    prefix = encoder.prefix(args.kind)
+    console.print(f"embedding {len(texts)} texts as {args.kind}s" + (f" (prefix {prefix!r})" if prefix else "")
+                  + ("; --kind query for queries" if args.kind == "passage" else ""))
     progress = RichProgress(console)
     progress.start(f"embedding {len(texts)} texts", len(texts))
     cache = None if args.no_cache else default_cache_dir()

@@ -44,9 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="auto: a CUDA GPU when torch sees one, else the CPU")
     ours = p.add_argument_group("terms beyond the paper (weights; 0 = off; unset: the --recipe's)")
     ours.add_argument("--recipe", choices=sorted(RECIPES), default=DEFAULT_RECIPE,
-                      help=f"weights of the terms below: paper (its loss alone; default) or neutral (+ mono 1, "
-                           f"distill 1, query 0.5: EIR near its neutral value, but English tends to rank above its "
-                           f"own translation; benchmarks/results/alignment-manpages.md); a weight flag overrides it")
+                      help="weights of the terms below: paper (its loss alone; default) or neutral (+ mono 1, "
+                           "distill 1, query 0.5: EIR near its neutral value, but English tends to rank above its "
+                           "own translation; benchmarks/results/alignment-manpages.md); a weight flag overrides it")
     ours.add_argument("--jsd-weight", type=float, default=DEFAULTS.jsd_weight,
                       help="weight of the sqrt-JSD term (the paper: 1, untuned)")
     ours.add_argument("--mono-weight", type=float,
@@ -64,7 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     speed = p.add_argument_group("execution (same maths)")
     speed.add_argument("--bucket", action=argparse.BooleanOptionalAction, default=DEFAULTS.bucket,
                        help="embed each step's distinct texts once, in length-sorted chunks (default: on)")
-    speed.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    speed.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice, one per core; "
+                                                   "on a machine other processes load, --threads 1 can be several "
+                                                   "times faster: docs/fixing-bias.md)")
     speed.add_argument("--compile", action="store_true", help="torch.compile the model (pays only on long runs)")
     val = p.add_argument_group("validation")
     val.add_argument("--val-data", type=Path, help="validation triplets (no unit shared with --data; "
@@ -223,6 +225,8 @@ def run_data(args: argparse.Namespace) -> int:
                   f"{summary['with_q_tgt']} with a target query"
                   + (f"; held out: {', '.join(summary['held_out'])}" if summary["held_out"] else ""))
     if summary["short"]:
-        short = ", ".join(f"{lang} {n}" for lang, n in summary["short"].items())
-        console.print(f"[yellow]note:[/yellow] fewer units than requested for: {short}")
+        short = ", ".join(f"{lang} made {summary['share'][lang] - n} of its {summary['share'][lang]}"
+                          for lang, n in summary["short"].items())
+        console.print(f"[yellow]note:[/yellow] too few training units for an equal share of the {summary['requested']} "
+                      f"triplets asked (--n): {short}")
     return 0
