@@ -1,6 +1,6 @@
 """Scenarios: which documents form the pool and which queries search it.
 
-For each non-English language X in the corpus (method.md section 2):
+For each non-English language X in the corpus (docs/method.md, section 2):
   multi       pool = en + X documents, queries in en and in X (one scenario per query language)
   mono-same   X -> X and en -> en
   mono-cross  X -> en and en -> X
