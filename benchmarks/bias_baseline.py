@@ -39,7 +39,7 @@ from clbias.runtime.encoder import Encoder  # noqa: E402
 CACHE = cache_root()
 QURAN_LANGS = ["ar", "zh", "ru", "bn", "sv"]
 BOOTSTRAP = 1000
-# The int8 rule (README "int8 or fp32 by default?"): on the reference set, for every language and each of these
+# The int8 rule (docs/int8.md, "int8 or fp32 by default?"): on the reference set, for every language and each of these
 # metrics in Multi (both query languages) and Mono-Same, the paired int8 - fp32 difference must not be a
 # significant loss (95% CI entirely on the losing side) and its mean loss must not exceed 1 point.
 INT8_METRICS = ("max_r_norm", "complete@10", "ndcg@10", "recall@10", "mrr@10", "eir")

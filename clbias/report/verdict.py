@@ -11,7 +11,7 @@ Leaning, from the first evidence the scenario has, by its 95% CI:
      high end < 50, else neutral.
   2. else EIR against its neutral value `eir_neutral` (the EIR of a language-blind model of the same ranking
      quality): English-preferring if EIR's CI low > the neutral value, own-language if its CI high < it.
-  3. else EIR against `EIR_BOUND` (20 %, the bound of the README's `--fail-if 'eir>20'` example):
+  3. else EIR against `EIR_BOUND` (20 %, the bound of the `--fail-if 'eir>20'` example in docs/audit.md):
      English-preferring if EIR's CI low > 20. Without a neutral value a low EIR cannot show own-language
      preference (good ranking alone gives it), so the other outcome is "no clear preference".
 Together: the same scenario's Max@R_norm and Complete@k (X queries): "together" when Complete@k >=
