@@ -118,3 +118,11 @@ def test_train_threads_help_mentions_a_busy_machine(capsys: pytest.CaptureFixtur
         main(["train", "--help"])
     text = re.sub(r"\s+", " ", capsys.readouterr().out)
     assert "--threads 1 can be several times faster" in text
+
+
+def test_a_misspelt_required_output_option_gets_did_you_mean(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["embed", "texts.jsonl", "--model", "m", "--ot", "vectors.npy"])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert "required: --out" in err and "--ot: did you mean --out?" in err and "usage:" not in err

@@ -10,6 +10,7 @@ from typing import NoReturn
 
 _INVALID_CHOICE = re.compile(r"argument (?P<option>[-\w/]+): invalid choice: '(?P<value>[^']*)'")
 _UNRECOGNIZED = re.compile(r"unrecognized arguments: (?P<args>.*)")
+_REQUIRED = re.compile(r"the following arguments are required: (?P<args>.*)")
 
 
 class HintingParser(argparse.ArgumentParser):
@@ -47,6 +48,18 @@ class HintingParser(argparse.ArgumentParser):
             values = [v.strip() for v in choice.group("value").split(",") if v.strip()]
             return ("give one value per option and repeat it: "
                     + " ".join(f"{option} {value}" for value in values))
+        required = _REQUIRED.search(message)
+        if required:  # a misspelt required option (`--ot x.npy`) shows up as the option missing
+            missing = [a.strip() for a in required.group("args").split(",") if a.strip().startswith("--")]
+            known = set(self.option_strings())
+            hints = []
+            for arg in self._argv or []:
+                name = arg.split("=", 1)[0]
+                if name.startswith("--") and name not in known:
+                    close = difflib.get_close_matches(name, missing, n=1, cutoff=0.5)
+                    if close:
+                        hints.append(f"{name}: did you mean {close[0]}?")
+            return "; ".join(hints) or None
         unknown = _UNRECOGNIZED.search(message)
         if unknown:
             options = self.option_strings()
