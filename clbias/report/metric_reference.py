@@ -25,8 +25,10 @@ def _cell(text: str) -> str:
 
 def _row(key: str, metric: Metric) -> str:
     d = display(metric.name)
+    origin = ORIGIN_WORDS.get(metric.origin, metric.origin)
+    source = str(getattr(metric, "source", "") or "")  # a publication, where the registry names one
     return (f"| `{key}` | {_cell(d.title)} | {_direction(metric)} | {metric.unit} | `{metric.fmt}` | "
-            f"{ORIGIN_WORDS.get(metric.origin, metric.origin)} | {_cell(metric.description)} |")
+            f"{_cell(source) if source else origin} | {_cell(metric.description)} |")
 
 
 def metric_reference_markdown(example_k: int = 10) -> str:
