@@ -65,13 +65,14 @@ def _is_en(lang: str) -> bool:
     return lang == ENGLISH or lang.startswith(ENGLISH + "-")
 
 
-def summary_langs(report: Report) -> list[str]:
-    """The rows: English first (when some column has an English-query value), then the other languages."""
+def summary_langs(report: Report, columns: list[SummaryColumn] | None = None) -> list[str]:
+    """The rows: English first (when one of `columns`, default all, has an English-query value), then the
+    other languages."""
     langs = [l for l in report.corpus.get("doc_langs", []) if not _is_en(l)]
     used = {r.query_lang for r in report.scenarios if r.kind != "matrix"} | {
         p for r in report.scenarios if r.kind != "matrix" for p in r.pool_langs}
     rows = [l for l in langs if l in used]
-    columns = summary_columns(report)
+    columns = summary_columns(report) if columns is None else columns
     english = [l for l in report.corpus.get("doc_langs", []) if _is_en(l)][:1]
     if rows and english and any(summary_cell(report, c, english[0], m.name) is not None
                                 for c in columns for m in report.models):

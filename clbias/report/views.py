@@ -73,7 +73,7 @@ def report_views(report: Report) -> ReportViews:
     found = verdict(report)
     columns = summary_columns(report)
     rows = []
-    for lang in summary_langs(report):
+    for lang in summary_langs(report, columns):
         for i, model in enumerate(m.name for m in report.models):
             rows.append(SummaryRow(lang, model, i == 0, found.leaning(lang, model),
                                    [summary_cell(report, c, lang, model) for c in columns]))
