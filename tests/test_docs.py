@@ -68,8 +68,21 @@ def relative_links(page: Path) -> list[tuple[str, Path]]:
 def test_relative_links_resolve(page: Path) -> None:
     for target, path in relative_links(page):
         assert path.exists(), f"{page.name}: {target}"
-        if page.parent == DOCS:  # the site cannot serve files outside docs/: name them as repository paths
-            assert DOCS in path.parents, f"{page.name}: {target} leaves docs/"
+        assert ROOT in path.parents, f"{page.name}: {target} leaves the repository"
+
+
+def test_links_to_repository_files_become_their_paths_on_the_site() -> None:
+    spec = importlib.util.spec_from_file_location("repository_links_hook", DOCS / "hooks" / "repository_links.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    page = ("See [the run](../benchmarks/results/audit.md), [`benchmarks/results/embed.md`](../benchmarks/results/embed.md), "
+            "[a page](audit.md#options), [gone](../nope.md) and [web](https://example.org).\n"
+            "```\n[kept](../benchmarks/results/audit.md)\n```")
+    out = module.rewrite(page, DOCS, DOCS, ROOT)
+    assert "the run (`benchmarks/results/audit.md`)" in out and ", `benchmarks/results/embed.md`," in out
+    assert "[a page](audit.md#options)" in out and "[gone](../nope.md)" in out  # the strict build reports this one
+    assert "[web](https://example.org)" in out and "[kept](../benchmarks/results/audit.md)" in out  # code stays
 
 
 def test_the_nav_names_only_existing_pages_and_the_readme_is_short() -> None:
