@@ -77,12 +77,14 @@ def test_links_to_repository_files_become_their_paths_on_the_site() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     page = ("See [the run](../benchmarks/results/audit.md), [`benchmarks/results/embed.md`](../benchmarks/results/embed.md), "
-            "[a page](audit.md#options), [gone](../nope.md) and [web](https://example.org).\n"
+            "[a page](audit.md#options), [gone](../nope.md), `[code](../benchmarks/results/audit.md)` and "
+            "[web](https://example.org).\n"
             "```\n[kept](../benchmarks/results/audit.md)\n```")
     out = module.rewrite(page, DOCS, DOCS, ROOT)
     assert "the run (`benchmarks/results/audit.md`)" in out and ", `benchmarks/results/embed.md`," in out
     assert "[a page](audit.md#options)" in out and "[gone](../nope.md)" in out  # the strict build reports this one
     assert "[web](https://example.org)" in out and "[kept](../benchmarks/results/audit.md)" in out  # code stays
+    assert "`[code](../benchmarks/results/audit.md)`" in out
 
 
 def test_the_nav_names_only_existing_pages_and_the_readme_is_short() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 LINK = re.compile(r"(?<!!)\[(?P<text>[^\]]+)\]\((?P<target>[^)\s#]+)(?P<anchor>#[^)\s]*)?\)")
 FENCE = re.compile(r"^(```|~~~)")
+TOKEN = re.compile(LINK.pattern + r"|(?P<code>`+)[^`]*(?P=code)")
 
 
 def repository_path(target: str, page_dir: Path, docs_dir: Path, repo: Path) -> str | None:
@@ -24,19 +25,22 @@ def repository_path(target: str, page_dir: Path, docs_dir: Path, repo: Path) -> 
 
 
 def rewrite(markdown: str, page_dir: Path, docs_dir: Path, repo: Path) -> str:
+    """`markdown` with such links rewritten; fenced blocks and inline code spans are left as written."""
     out, fenced = [], False
+
+    def replace(m: re.Match[str]) -> str:
+        if m.group("code") is not None:  # an inline code span, scanned before any link inside it
+            return m.group(0)
+        found = repository_path(m.group("target"), page_dir, docs_dir, repo)
+        if found is None:
+            return m.group(0)
+        text = m.group("text")
+        return f"`{found}`" if text.strip("`") == found else f"{text} (`{found}`)"
+
     for line in markdown.split("\n"):
         if FENCE.match(line.strip()):
             fenced = not fenced
-        if not fenced:
-            def replace(m: re.Match[str]) -> str:
-                found = repository_path(m.group("target"), page_dir, docs_dir, repo)
-                if found is None:
-                    return m.group(0)
-                text = m.group("text")
-                return f"`{found}`" if text.strip("`") == found else f"{text} (`{found}`)"
-            line = LINK.sub(replace, line)
-        out.append(line)
+        out.append(line if fenced else TOKEN.sub(replace, line))
     return "\n".join(out)
 
 
