@@ -5,6 +5,8 @@ report has one); fits a 120x40 screen for a 12-language corpus. `detail=True`: t
 verdict, the summary, and every table."""
 from __future__ import annotations
 
+import re
+
 from rich import box
 from rich.console import Console
 from rich.markup import escape
@@ -12,8 +14,6 @@ from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
-
-import re
 
 from .display import change_class, display, index_text, parallel_text, significant
 from .matrix import MATRIX_METRICS, LanguageMatrix
