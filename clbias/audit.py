@@ -96,6 +96,7 @@ class EmbeddedCorpus:
     queries: np.ndarray
     # "passage"/"query": lang -> number truncated; "passage_ids"/"query_ids": lang -> first truncated ids
     truncation: dict[str, dict[str, Any]]
+    empty: dict[str, list[str]] = field(default_factory=dict)  # "documents"/"queries": ids with no token of text
 
 
 @dataclass
@@ -180,19 +181,33 @@ def embed_corpus(corpus: Corpus, encoder: Encoder, settings: AuditSettings, prog
     queries = np.zeros((len(corpus.queries), dim), dtype=np.float32)
     docs[doc_idx] = doc_vecs
     queries[q_idx] = q_vecs
-    truncation = {
+    truncation: dict[str, dict[str, Any]] = {
         "passage": _count_by_lang([corpus.docs[i].lang for i in doc_idx], doc_stats.truncated),
         "query": _count_by_lang([corpus.queries[i].lang for i in q_idx], q_stats.truncated),
         "passage_ids": _first_ids_by_lang([corpus.docs[i] for i in doc_idx], doc_stats.truncated),
         "query_ids": _first_ids_by_lang([corpus.queries[i] for i in q_idx], q_stats.truncated),
     }
-    return EmbeddedCorpus(docs, queries, truncation)
+    empty: dict[str, list[str]] = {"documents": [corpus.docs[int(i)].id for i in doc_idx[encoder.empty_texts(doc_stats.n_tokens, "passage")]],
+             "queries": [corpus.queries[int(i)].id for i in q_idx[encoder.empty_texts(q_stats.n_tokens, "query")]]}
+    return EmbeddedCorpus(docs, queries, truncation, {k: v for k, v in empty.items() if v})
+
+
+def empty_text_notes(embedded: Sequence[EmbeddedCorpus], names: Sequence[str]) -> list[str]:
+    """One note per model and kind of text that tokenised to nothing but the prefix and special tokens
+    (zero-width or control characters only): their vectors say nothing about the text."""
+    notes = []
+    for emb, name in zip(embedded, names):
+        for what, ids in emb.empty.items():
+            shown = ", ".join(repr(i) for i in ids[:TRUNCATED_IDS_SHOWN])
+            notes.append(f"{name}: {len(ids)} {what} empty after tokenisation (the model reads only its prefix): "
+                         f"{shown}{', ...' if len(ids) > TRUNCATED_IDS_SHOWN else ''}")
+    return notes
 
 
 def _first_ids_by_lang(records: Sequence[Any], truncated: np.ndarray) -> dict[str, list[str]]:
     """The first few truncated ids per language (only languages with any), in corpus order."""
     out: dict[str, list[str]] = {}
-    for i in np.flatnonzero(truncated):
+    for i in np.flatnonzero(truncated).tolist():
         ids = out.setdefault(records[i].lang, [])
         if len(ids) < TRUNCATED_IDS_SHOWN:
             ids.append(records[i].id)
@@ -337,6 +352,10 @@ def audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings |
     settings = settings or AuditSettings()
     if not encoders:
         raise ValueError("audit needs at least one model")
+    if settings.cache_dir is not None:
+        from .runtime.cache import prepare_cache_dir
+
+        settings = replace(settings, cache_dir=prepare_cache_dir(settings.cache_dir))
     if settings.engine == "ray":
         from .engine.ray_engine import RaySession
 
@@ -367,6 +386,7 @@ def _audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings,
         embed_fn = partial(embed_texts_ray, session)
     for encoder in encoders:
         embedded.append(embed_corpus(corpus, encoder, settings, progress, docs_needed, queries_needed, embed_fn))
+    notes += empty_text_notes(embedded[:len(encoders)], model_names)
     infos = [model_info(e, n) for e, n in zip(encoders, model_names)]
     if settings.shift:
         model_names, embedded, infos = _with_shifted_variants(corpus, encoders, model_names, embedded, infos, notes)
@@ -461,4 +481,5 @@ def _corpus_info(corpus: Corpus, settings: AuditSettings) -> dict[str, Any]:
     return {"path": portable_path(corpus.path), "name": meta.get("name", corpus.path.name), "n_docs": len(corpus.docs),
             "n_queries": len(corpus.queries), "doc_langs": corpus.doc_langs, "query_langs": corpus.query_langs,
             "split": corpus.split, "parallel": meta.get("parallel"), "query_derivation": meta.get("query_derivation"),
-            "label_free": bool(meta.get("label_free")), "source": meta.get("source"), "license": meta.get("license") or meta.get("licence")}
+            "label_free": bool(meta.get("label_free")), "source": meta.get("source"), "license": meta.get("license") or meta.get("licence"),
+            "fingerprint": corpus.fingerprint()}

@@ -112,4 +112,25 @@ def build_scenarios(corpus: Corpus, kinds: list[str] | None = None, langs: list[
             continue
         scenarios.append(Scenario(kind, pool_langs, qlang, pool, np.asarray(q_idx, dtype=np.int64),
                                   tuple(rel_idx), skipped, tuple(excl_idx) if corpus.excluded else ()))
-    return scenarios, notes
+    return scenarios, notes + unscored_query_notes(corpus, scenarios, relevant)
+
+
+def unscored_query_notes(corpus: Corpus, scenarios: list[Scenario], relevant: dict[str, set[str]]) -> list[str]:
+    """A note, with counts, for each query language whose judged queries no scenario scores (no pool is in
+    their language: `zh` queries with `zh-Hant` documents, `es` queries against an English-only pool), so
+    that they are never dropped silently."""
+    scored = {int(q) for s in scenarios for q in s.queries}
+    doc_langs = corpus.doc_langs
+    judged: dict[str, int] = {}
+    for qi, q in enumerate(corpus.queries):
+        if q.lang not in doc_langs and qi not in scored and relevant.get(q.id):
+            judged[q.lang] = judged.get(q.lang, 0) + 1
+    notes = []
+    for lang, n in sorted(judged.items()):
+        base = lang.split("-")[0]
+        near = [d for d in doc_langs if d.split("-")[0] == base]
+        hint = (f"; documents in {', '.join(near)} share its base language: give queries and documents the same "
+                f"code to score them" if near else "")
+        notes.append(f"{n} judged {lang} quer{'y' if n == 1 else 'ies'} not scored: no scenario has a pool in its "
+                     f"language (document languages: {', '.join(doc_langs)}){hint}")
+    return notes

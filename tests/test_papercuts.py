@@ -25,7 +25,7 @@ def test_embed_says_it_embeds_passages_and_names_the_ids_file(tiny_model_dir: Pa
     assert main(["embed", str(texts), "--model", str(tiny_model_dir), "--out", str(tmp_path / "vectors.npy"),
                  "--no-cache"]) == 0
     err = capsys.readouterr().err
-    assert "as passages" in err and "--kind query" in err
+    assert "embedded as passages" in err and "--kind query" in err
     assert (tmp_path / "vectors.ids.json").is_file() and "vectors.ids.json" in err
     with pytest.raises(SystemExit):
         main(["embed", "--help"])
@@ -37,7 +37,7 @@ def test_a_file_given_as_the_corpus_names_its_directory(tmp_path: Path, capsys: 
     corpus = parallel_corpus(tmp_path / "corpus")
     assert main(["audit", str(corpus / "corpus.jsonl"), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "is a file, not a corpus directory" in err and f"give its directory, {corpus}" in err
+    assert "is a file; expected a corpus directory" in err and f"give its directory, {corpus}" in err
     assert "not found" not in err
 
 

@@ -6,7 +6,7 @@ import argparse
 import difflib
 import re
 import sys
-from typing import NoReturn
+from typing import NoReturn, Sequence
 
 _INVALID_CHOICE = re.compile(r"argument (?P<option>[-\w/]+): invalid choice: '(?P<value>[^']*)'")
 _UNRECOGNIZED = re.compile(r"unrecognized arguments: (?P<args>.*)")
@@ -24,7 +24,8 @@ class HintingParser(argparse.ArgumentParser):
 
     _argv: list[str] | None = None
 
-    def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def,override]
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]  # typeshed overloads it
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
         self._argv = list(sys.argv[1:] if args is None else args)
         return super().parse_known_args(args, namespace)
 

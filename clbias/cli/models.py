@@ -13,6 +13,7 @@ from rich.table import Table
 from ..errors import ClbiasError, ModelError
 from ..model_paths import DEFAULT_MODEL, exported_root, graph_file, resolve_model
 from ..runtime.manifest import MANIFEST_NAME, load_manifest
+from ..text import inert
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,7 +64,8 @@ def architecture(source: dict) -> str:
 def run_list(args: argparse.Namespace) -> int:
     root = exported_root()
     rows = []
-    for directory in sorted(p for p in root.glob("*") if (p / MANIFEST_NAME).is_file()):
+    # Hidden directories are builds in progress or interrupted (.NAME.partial-*, .NAME.old-*): never models.
+    for directory in sorted(p for p in root.glob("*") if not p.name.startswith(".") and (p / MANIFEST_NAME).is_file()):
         m = load_manifest(directory, verify=False)
         for onnx in [f for f in m.files if f.endswith(".onnx")]:
             q = m.quantization.get(onnx, {})
@@ -87,22 +89,24 @@ def models_table(root: Path, rows: list[dict]) -> Table:
     caption line per model with its architecture, languages and source, which are too long for a cell."""
     table = Table(title=f"models in {root}/", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1),
                   pad_edge=False, show_edge=False, caption_justify="left")
-    for col, justify in (("name", "left"), ("graph (✓ default)", "left"), ("MB", "right"), ("sha256", "left"),
-                         ("dim", "right"), ("langs", "right"), ("quantisation", "left")):
-        table.add_column(col, justify=justify, no_wrap=col != "quantisation", overflow="fold")  # type: ignore[arg-type]
+    right = ("MB", "dim", "langs")
+    for col in ("name", "graph (✓ default)", "MB", "sha256", "dim", "langs", "quantisation"):
+        table.add_column(col, justify="right" if col in right else "left", no_wrap=col != "quantisation",
+                         overflow="fold")
     seen: dict[str, dict] = {}
     for r in rows:
         first = r["name"] not in seen
         seen.setdefault(r["name"], r)
-        table.add_row(escape(r["name"]) if first else "", r["onnx"] + (" ✓" if r["default"] else ""),
-                      f"{r['size_mb']:.1f}", r["sha256"][:10], str(r["dim"] or "?"),
+        table.add_row(escape(inert(r["name"])) if first else "", escape(inert(r["onnx"])) + (" ✓" if r["default"] else ""),
+                      f"{r['size_mb']:.1f}", escape(inert(r["sha256"][:10])), str(r["dim"] or "?"),
                       "?" if r["languages"] is None else str(len(r["languages"])),
-                      r["quantization"] + (f", min cos {r['min_cosine']:.4f}" if r["min_cosine"] else ""))
+                      escape(inert(str(r["quantization"])))
+                      + (f", min cos {r['min_cosine']:.4f}" if r["min_cosine"] else ""))
     lines = []
     for name, r in seen.items():
         languages = "languages not stated" if r["languages"] is None else f"languages {', '.join(r['languages'])}"
-        lines.append(escape(f"{name}: {r['architecture']}, {r['pooling']} pooling; {languages}"
-                            + (f"; source {r['source']}" if r["source"] else "")))
+        lines.append(escape(inert(f"{name}: {r['architecture']}, {r['pooling']} pooling; {languages}"
+                                  + (f"; source {r['source']}" if r["source"] else ""))))
     table.caption = "\n".join(lines)
     return table
 
@@ -121,10 +125,13 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from ..io import write_json_atomic
+    from ..corpus import corpus_files
+    from ..io import check_output_paths, write_json_atomic
     from ..models.check import check_int8
 
     directory = resolve_model(args.name)
+    model_files = [f for f in directory.iterdir() if f.is_file()] if directory.is_dir() else []
+    check_output_paths({"--json": args.json}, inputs=[*corpus_files(args.corpus), *model_files])
     manifest = load_manifest(directory)
     graph = graph_file(args.graph)
     if graph not in manifest.files:
@@ -143,7 +150,7 @@ def run_check(args: argparse.Namespace) -> int:
     console.print(table)
     console.print(f"int8 acceptable as default: {'yes' if result.int8_acceptable else 'no'}")
     if args.json:
-        write_json_atomic(args.json, result.to_json())
+        write_json_atomic(args.json, result.to_json(), option="--json")
     return 0
 
 

@@ -154,7 +154,7 @@ def improvement_sign(key: str, other: float | None, base: float | None, diff: fl
 def significant(change: Mapping[str, Any]) -> bool:
     """The one significance rule: the paired 95% CI of the difference excludes 0."""
     ci = change.get("ci")
-    return bool(ci) and (ci[0] > 0 or ci[1] < 0)
+    return ci is not None and len(ci) == 2 and (ci[0] > 0 or ci[1] < 0)
 
 
 def change_class(key: str, change: Mapping[str, Any]) -> str:

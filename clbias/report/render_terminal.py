@@ -15,6 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from ..text import inert_copy
 from .display import change_class, display, index_text, parallel_text, significant
 from .matrix import MATRIX_METRICS, LanguageMatrix
 from .model import Report, ScenarioResult
@@ -250,6 +251,7 @@ def render(report: Report, console: Console | None = None, detail: bool = False,
            views: ReportViews | None = None) -> None:
     """Print the report; `views` (from `report_views`) when the caller renders the same report elsewhere too."""
     console = console or Console()
+    report = inert_copy(report)  # ids, names and metadata are untrusted: no escape sequence reaches the terminal
     views = views or report_views(report)
     console.print(header(report) if detail else compact_header(report, console.width))
     console.print()

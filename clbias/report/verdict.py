@@ -162,7 +162,7 @@ def model_changes(report: Report, found: list[LanguageFinding]) -> list[ModelCha
     out = []
     base_findings = [f for f in found if f.model == report.models[0].name and f.scenario]
     for f in base_findings:
-        r = by_name[f.scenario]  # type: ignore[index]
+        r = by_name[f.scenario]  # type: ignore[index]  # base_findings keeps findings with a scenario only
         keys = ([f.evidence.metric] if f.evidence else []) + ["max_r_norm", at_k("complete@{k}", k)]
         for comp in r.comparisons:
             for key in keys:

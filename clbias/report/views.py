@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..text import inert_copy
 from .display import is_ranking_metric, registry_order
 from .matrix import MATRIX_METRICS, LanguageMatrix, language_matrix
 from .model import Report, ScenarioResult
@@ -70,6 +71,9 @@ def _compared(report: Report) -> list[str]:
 
 
 def report_views(report: Report) -> ReportViews:
+    """The views of `report`, derived from its inert copy: ids, names and metadata are untrusted, so no control
+    or escape character reaches a renderer through a view (the renderers inert the report the same way)."""
+    report = inert_copy(report)
     found = verdict(report)
     columns = summary_columns(report)
     rows = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...io import write_text_atomic
+from ...text import inert_copy
 from ..model import Report
 from ..views import ReportViews, report_views
 from .cards import _cards, _title
@@ -132,6 +133,7 @@ def _matrix_section(views: ReportViews) -> str:
 def to_html(report: Report, views: ReportViews | None = None) -> str:
     """The whole report as one self-contained HTML page (no scripts, no external resources); `views` (from
     `report_views`) when the caller renders the same report elsewhere too."""
+    report = inert_copy(report)  # control characters shown as escapes; HTML is escaped where it is written
     views = views or report_views(report)
     tables = "".join(f"<details {'open' if kind != 'matrix' else ''}><summary>{_e(kind)} · {len(results)} "
                      f"scenarios</summary>{scenario_table(views, kind, results)}</details>"

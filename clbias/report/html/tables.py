@@ -23,7 +23,7 @@ def _table(caption: str, head: Sequence[tuple[str, bool] | tuple[str, bool, str]
     """`head`: (title, left-aligned[, tooltip]) per column; rows are HTML already."""
     ths = []
     for h in head:
-        title = f' title="{_e(h[2])}"' if len(h) > 2 and h[2] else ""  # type: ignore[misc]
+        title = f' title="{_e(h[2])}"' if len(h) > 2 and h[2] else ""
         label = _e(h[0]).replace("\n", "<br>")  # a title may break onto two lines
         ths.append(f'<th class="l"{title}>{label}</th>' if h[1] else f"<th{title}>{label}</th>")
     return (f'<div class="tablewrap"><table data-table="{_e(data)}"><caption>{_e(caption)}</caption>'
