@@ -15,12 +15,13 @@ import numpy as np
 from . import __version__
 from .corpus import Corpus, passage_text
 from .errors import InputError
+from .gaps import language_gaps
 from .io import portable_path
 from .langs import ENGLISH, normalize_lang
 from .labelfree import TWIN_DERIVATION, needs_label_free, neighbour_mix, twin_probes
 from .metrics import registry, stats
 from .metrics.types import PoolInfo
-from .report.model import (DETAIL_METRICS, HEADLINE_METRICS, Comparison, LanguageGap, ModelInfo, ModelScores,
+from .report.model import (DETAIL_METRICS, HEADLINE_METRICS, Comparison, ModelInfo, ModelScores,
                            RankedRun, Report, ScenarioResult)
 from .retrieval import RetrievalResult, retrieve
 from .runtime.embed import embed_texts
@@ -143,10 +144,11 @@ def language_coverage_notes(doc_langs: Sequence[str], kinds: Sequence[str] | Non
             return [f"multi-n needs at least two non-English languages; the corpus has one ({others[0]})"]
         return []
     if ENGLISH in doc_langs:
-        absent = [k for k in ("multi", "mono-cross", "multi-n", "full") if k in chosen]
+        absent = [k for k in ("multi", "multi-all", "mono-cross", "multi-n", "full") if k in chosen]
         return [f"English-only corpus: {', '.join(absent) + ' scenarios and ' if absent else ''}EIR need documents "
                 "in a second language, so only mono-same [en] is scored"]
-    absent = [k for k in ("multi", "mono-cross", "multi-n") + (("full",) if len(others) == 1 else ()) if k in chosen]
+    absent = [k for k in ("multi", "multi-all", "mono-cross", "multi-n") + (("full",) if len(others) == 1 else ())
+              if k in chosen]
     what = f"one language only ({others[0]})" if len(others) == 1 else f"no English documents ({', '.join(others)})"
     return [f"{what}: {', '.join(absent) + ' scenarios and ' if absent else ''}EIR need English documents "
             "in the pool beside another language"]
@@ -288,43 +290,9 @@ def compare(base: str, other: str, a: ModelScores, b: ModelScores, names: list[s
         c = stats.paired_comparison(vb, va, n, n_resamples=settings.bootstrap, seed=settings.seed)
         out[n] = {"diff": None} if c is None else {
             "base": _round(c.mean_b), "other": _round(c.mean_a), "diff": _round(c.difference),
-            "ci": _round_pair((c.low, c.high)), "p_value": _round(c.p_value), "wins": c.wins, "ties": c.ties,
+            "ci": _round_pair((c.low, c.high)), "wins": c.wins, "ties": c.ties,
             "losses": c.losses, "n": c.n}
     return Comparison(base=base, other=other, metrics=out)
-
-
-def language_gaps(corpus: Corpus, results: list[ScenarioResult], model: str, names: list[str],
-                  settings: AuditSettings) -> list[LanguageGap]:
-    """English-query minus X-query metrics on the same pool. Paired by the queries' parallel_id when every
-    X query has an English twin (the same question in two languages), else unpaired."""
-    query_pid = {q.id: q.parallel_id for q in corpus.queries}
-    gaps: list[LanguageGap] = []
-    by_pool: dict[tuple[str, tuple[str, ...]], dict[str, ScenarioResult]] = {}
-    for r in results:
-        by_pool.setdefault((r.kind, tuple(r.pool_langs)), {})[r.query_lang] = r
-    for (kind, pool_langs), per_lang in by_pool.items():
-        if ENGLISH not in per_lang or kind not in ("multi", "full"):
-            continue
-        en = per_lang[ENGLISH].by_model[model]
-        en_pos = {query_pid[qid]: i for i, (qid, _, _) in enumerate(en.run) if query_pid[qid] is not None}
-        for lang, r in per_lang.items():
-            if lang == ENGLISH:
-                continue
-            x = r.by_model[model]
-            twins = [en_pos.get(query_pid[qid]) for qid, _, _ in x.run]
-            paired = all(t is not None for t in twins)
-            metrics: dict[str, float | None] = {}
-            ci: dict[str, list[float] | None] = {}
-            for n in names:
-                va = np.array([np.nan if v is None else v for v in en.per_query[n]], dtype=float)
-                vb = np.array([np.nan if v is None else v for v in x.per_query[n]], dtype=float)
-                if paired:
-                    va = va[np.asarray(twins, dtype=np.int64)]
-                gap = stats.language_gap(va, vb, paired=paired, n_resamples=settings.bootstrap, seed=settings.seed)
-                metrics[n] = None if gap is None else _round(gap.gap)
-                ci[n] = None if gap is None else _round_pair((gap.low, gap.high))
-            gaps.append(LanguageGap(kind, list(pool_langs), lang, model, metrics, ci, paired))
-    return gaps
 
 
 def environment(threads: int) -> dict[str, Any]:
@@ -421,7 +389,8 @@ def _audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings,
         neighbours = neighbour_mix(embedded[0].docs, langs, settings.k)
     elif not scenarios:
         notes.append("no scenario has judged queries: ranking metrics need queries and qrels")
-    gaps = [g for name in model_names for g in language_gaps(corpus, results, name, metric_names, settings)]
+    gaps = [g for name in model_names
+            for g in language_gaps(corpus, results, name, metric_names, settings.bootstrap, settings.seed)]
     timings["score_s"] = time.perf_counter() - t1
     report = Report(
         corpus=_corpus_info(corpus, settings),

@@ -13,7 +13,7 @@ from .report import add_render_options, check_outputs, load_report, write_output
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="compare two saved audits of the same corpus, query by query",
                        description="Pair two audits (clbias audit --json) of the same corpus by scenario and query: "
-                                   "paired bootstrap CIs, sign-flip p-values and wins/ties/losses of B against A, "
+                                   "paired bootstrap CIs and wins/ties/losses of B against A, "
                                    "and the verdict on which wins where.")
     p.add_argument("a", type=Path, help="audit JSON of the base model")
     p.add_argument("b", type=Path, help="audit JSON of the model compared against it")

@@ -1,8 +1,9 @@
 """Two saved audits of the same corpus as one two-model Report, with paired comparisons per scenario.
 
 Scenarios are matched by name and queries by id (`ScenarioResult.query_ids`); each metric is compared on
-the queries both audits judged, with the same paired bootstrap and sign-flip test as a two-model audit
-(`clbias.audit.compare`), so the verdict reads the merged report exactly as it reads a live one.
+the queries both audits judged, with the same paired bootstrap CI as a two-model audit (`clbias.audit.compare`;
+significant when it excludes 0, `clbias.metrics.stats.significant`), so the verdict reads the merged report
+exactly as it reads a live one.
 """
 from __future__ import annotations
 

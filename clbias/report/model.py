@@ -102,7 +102,11 @@ class ScenarioResult:
 
 @dataclass
 class LanguageGap:
-    """metric(English queries) - metric(X queries) on the same pool, in points."""
+    """metric(English queries) - metric(X queries) on the same pool, in points (clbias/gaps.py).
+
+    Paired over the questions asked in both languages (`pairs` of them; `n`: per metric, the pairs where it
+    applies on both sides); unpaired (`paired` False, `pairs` 0, `n` = all queries of both languages) only
+    when no question is asked in both."""
 
     kind: str
     pool_langs: list[str]
@@ -111,6 +115,8 @@ class LanguageGap:
     metrics: dict[str, float | None]
     ci: dict[str, list[float] | None]
     paired: bool = False
+    pairs: int = 0
+    n: dict[str, int | None] = field(default_factory=dict)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..io import write_text_atomic
 from ..text import one_line
-from .display import change_class, display, index_text, parallel_text, significant
+from .display import change_class, display, gap_pairs, index_text, parallel_text, significant
 from .matrix import matrix_sentence
 from .model import Report
 from .truncation import truncation_counts, truncation_ids
@@ -167,10 +167,11 @@ def _gap_lines(report: Report, views: ReportViews) -> list[str]:
     if not report.gaps:
         return []
     keys = views.gap_columns
-    rows = [[_md(f"{g.kind} [{'+'.join(g.pool_langs)}]"), g.lang, _md(g.model)]
+    rows = [[_md(f"{g.kind} [{'+'.join(g.pool_langs)}]"), g.lang, _md(g.model), gap_pairs(g)]
             + [_cell(key, g.metrics.get(key), g.ci.get(key)) for key in keys] for g in report.gaps]
-    return (["", "## Language gap", "", "metric(English queries) − metric(X queries) on the same pool, points.", ""]
-            + _table(["scenario", "X", "model"] + [display(key).label for key in keys], rows))
+    return (["", "## Language gap", "", "metric(English queries) − metric(X queries) on the same pool, points, "
+             "paired over the questions asked in both languages (pairs); unpaired only where no question is.", ""]
+            + _table(["scenario", "X", "model", "pairs"] + [display(key).label for key in keys], rows))
 
 
 def _truncation_lines(report: Report) -> list[str]:

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..text import inert_copy
-from .display import change_class, display, index_text, parallel_text, significant
+from .display import change_class, display, gap_pairs, index_text, parallel_text, significant
 from .matrix import MATRIX_METRICS, LanguageMatrix
 from .model import Report, ScenarioResult
 from .summary import SummaryColumn, drop_one
@@ -206,12 +206,12 @@ def gap_table(report: Report, views: ReportViews | None = None) -> Table | None:
         return None
     keys = (views or report_views(report)).gap_columns
     table = Table(title="language gap: metric(en queries) − metric(X queries), points", title_justify="left")
-    for col in ("scenario", "X", "model"):
+    for col in ("scenario", "X", "model", "pairs"):
         table.add_column(col)
     for key in keys:
         table.add_column(display(key).label, justify="right")
     for g in report.gaps:
-        table.add_row(escape(f"{g.kind} [{'+'.join(g.pool_langs)}]"), g.lang, escape(g.model),
+        table.add_row(escape(f"{g.kind} [{'+'.join(g.pool_langs)}]"), g.lang, escape(g.model), gap_pairs(g),
                       *[_fmt(key, g.metrics.get(key), g.ci.get(key)) for key in keys])
     return table
 
@@ -225,7 +225,7 @@ def top1_table(report: Report, views: ReportViews | None = None) -> Table:
     for key in keys:
         table.add_column(display(key).label, justify="right")
     for r in report.scenarios:
-        if r.kind not in ("multi", "full"):
+        if r.kind not in ("multi", "multi-all", "full"):
             continue
         for name, scores in r.by_model.items():
             table.add_row(escape(r.name), escape(name), *[display(key).value(scores.metrics.get(key)) for key in keys])
@@ -288,7 +288,7 @@ def _render_detail(report: Report, console: Console, views: ReportViews) -> None
     gaps = gap_table(report, views)
     if gaps is not None:
         console.print(gaps)
-    if any(r.kind in ("multi", "full") for r in report.scenarios):
+    if any(r.kind in ("multi", "multi-all", "full") for r in report.scenarios):
         console.print(top1_table(report, views))
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from ..display import change_class, display, significant
+from ..display import change_class, display, gap_pairs, significant
 from ..matrix import LanguageMatrix
 from ..model import LanguageGap, Report, ScenarioResult
 from ..truncation import truncation_counts, truncation_ids
@@ -109,7 +109,7 @@ def gap_table(report: Report, views: ReportViews) -> str:
     if not report.gaps:
         return ""
     keys = views.gap_columns
-    head: list[Any] = [("scenario", True), ("X", True), ("model", True), ("paired", True)]
+    head: list[Any] = [("scenario", True), ("X", True), ("model", True), ("pairs", True)]
     head += [(display(key).label, False, display(key).description) for key in keys]
     rows = [_gap_row(g, keys) for g in report.gaps]
     return _table("language gap: metric(English queries) − metric(X queries), points (> 0: English queries do better)",
@@ -119,11 +119,11 @@ def gap_table(report: Report, views: ReportViews) -> str:
 def _gap_row(g: LanguageGap, keys: Sequence[str]) -> str:
     cells = "".join(f"<td>{_cell(key, g.metrics.get(key), g.ci.get(key))}</td>" for key in keys)
     return (f'<tr><td class="l">{_e(g.kind)} [{_langs_html(g.pool_langs)}]</td><td class="l">{_e(g.lang)}</td>'
-            f'<td class="l">{_e(g.model)}</td><td class="l">{"by question" if g.paired else "unpaired"}</td>{cells}</tr>')
+            f'<td class="l">{_e(g.model)}</td><td class="l">{_e(gap_pairs(g))}</td>{cells}</tr>')
 
 
 def top1_table(report: Report, views: ReportViews) -> str:
-    chosen = [r for r in report.scenarios if r.kind in ("multi", "full")]
+    chosen = [r for r in report.scenarios if r.kind in ("multi", "multi-all", "full")]
     if not chosen or not views.top1_columns:
         return ""
     keys = views.top1_columns
