@@ -11,13 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..text import inert_copy
-from .display import is_ranking_metric, registry_order
+from .display import FIELD_COLUMNS, is_ranking_metric, registry_order
 from .matrix import MATRIX_METRICS, LanguageMatrix, language_matrix
 from .model import Report, ScenarioResult
 from .summary import SummaryColumn, summary_cell, summary_columns, summary_langs
 from .verdict import Leaning, Verdict, verdict
 
 TOP1_PREFIX = "top1_"
+# The field's metrics have their own table in every renderer (docs/field-metrics.md); not scenario columns.
+FIELD_PREFIXES = frozenset(template.partition("@")[0] for template in FIELD_COLUMNS)
 PAIR_GAP_METRICS = ("twin_rank_gap", "twin_score_gap")  # detail columns: HTML and Markdown, not the terminal
 
 Cell = tuple[float | None, list[float] | None]
@@ -55,8 +57,13 @@ class ReportViews:
         return [key for key in self.scenario_columns if key not in PAIR_GAP_METRICS]
 
 
+def _own_table(key: str) -> bool:
+    return key.startswith(TOP1_PREFIX) or key.partition("@")[0] in FIELD_PREFIXES
+
+
 def _present(report: Report) -> list[str]:
-    keys = {key for r in report.scenarios for s in r.by_model.values() for key, v in s.metrics.items() if v is not None}
+    keys = {key for r in report.scenarios for s in r.by_model.values() for key, v in s.metrics.items()
+            if v is not None and not key.partition("@")[0] in FIELD_PREFIXES}
     return registry_order(keys)
 
 
@@ -67,7 +74,7 @@ def _gap_keys(report: Report) -> list[str]:
 
 def _compared(report: Report) -> list[str]:
     return registry_order({key for r in report.scenarios for c in r.comparisons for key, change in c.metrics.items()
-                           if change and change.get("diff") is not None and not key.startswith(TOP1_PREFIX)})
+                           if change and change.get("diff") is not None and not _own_table(key)})
 
 
 def report_views(report: Report) -> ReportViews:

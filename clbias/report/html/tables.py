@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from ..display import change_class, display, gap_pairs, significant
+from ..display import change_class, display, field_keys, gap_pairs, significant
 from ..matrix import LanguageMatrix
 from ..model import LanguageGap, Report, ScenarioResult
 from ..truncation import truncation_counts, truncation_ids
 from ..verdict import LEANING_SHORT, Verdict
 from ..views import ReportViews
 from .cards import _langs_html
-from .svg import _cell, _e, _is_en
+from .svg import _cell, _e, _is_en, _k
 
 
 def _th(key: str) -> tuple[str, bool, str]:
@@ -136,6 +136,26 @@ def top1_table(report: Report, views: ReportViews) -> str:
             rows.append(f'<tr class="{cls}"><td class="l lang">{_e(r.name)}</td><td class="l">{_e(name)}</td>{cells}</tr>')
     return _table("top-1 decomposition (% of queries): relevant / irrelevant × query language / English / other", head,
                   rows, "top1")
+
+
+def field_table(report: Report) -> str:
+    """The field's metrics (docs/field-metrics.md), one row per scenario and model that has them."""
+    present = {key for r in report.scenarios for s in r.by_model.values() for key, v in s.metrics.items()
+               if v is not None}
+    keys = field_keys(_k(report), present)
+    rows = []
+    for r in report.scenarios:
+        for name, s in r.by_model.items():
+            if any(s.metrics.get(key) is not None for key in keys):
+                cells = "".join(f"<td>{_cell(key, s.metrics.get(key), s.ci.get(key))}</td>" for key in keys)
+                cls = "qen" if _is_en(r.query_lang) else ""
+                rows.append(f'<tr class="{cls}"><td class="l lang">{_e(r.name)}</td><td class="l">{_e(name)}</td>'
+                            f"{cells}</tr>")
+    if not rows:
+        return ""
+    head: list[Any] = [("scenario", True), ("model", True)] + [_th(key) for key in keys]
+    return _table("the field's metrics: PEER@k, MLAIRE's LPR and Lang-nDCG@k, Shift's TLR@k, calibrated language "
+                  "preference (value and 95% CI)", head, rows, "field")
 
 
 def truncation_table(report: Report) -> str:
