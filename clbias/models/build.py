@@ -26,7 +26,7 @@ class BuildSpec:
     description: str
     variant: str
     prefixes: Prefixes
-    default_graph: str  # "fp32" or "int8": decided by `clbias models check` (numbers in README)
+    default_graph: str  # "fp32" or "int8": decided by `clbias models check` (numbers in docs/int8.md)
 
 
 DEFAULT_NAME = DEFAULT_MODEL  # kept for callers of build.DEFAULT_NAME; the name is defined once, in model_paths
