@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ..errors import InputError, ModelError
-from ..model_paths import GRAPH_ALIASES, graph_file, resolve_model, split_model_spec
+from ..model_paths import GRAPH_ALIASES, graph_file, missing_model_message, require_model, resolve_model, split_model_spec
 from ..runtime.encoder import Encoder
 from ..runtime.manifest import MANIFEST_NAME, load_manifest
 
@@ -44,7 +44,7 @@ def load_encoders(args: argparse.Namespace, console: Console, default: str | Non
         if default and name == default:
             ensure_default_model(default, console)
         graph = graph or args.onnx
-        directory = resolve_model(name)
+        directory = require_model(name)
         encoders.append(Encoder.load(directory, onnx=graph and pick_graph(directory, graph), threads=args.threads))
     return encoders
 
@@ -64,10 +64,10 @@ def ensure_default_model(name: str, console: Console) -> None:
     directory = resolve_model(name)
     if (directory / MANIFEST_NAME).is_file():
         return
-    try:
-        from ..models.build import build_model
-    except ImportError as exc:
-        raise ModelError(f"{directory}: not built, and building it needs the export extra "
-                         f"(pip install -e \".[export]\"): {exc}") from None
+    from ..models.build import build_model, missing_build_modules
+
+    missing = missing_build_modules(name)
+    if missing:  # a core-only install: copying a built model is the way, not installing torch here
+        raise ModelError(f"{missing_model_message(name)} (this install has no {', '.join(missing)})")
     console.print(f"[bold]{name}[/bold] is not built yet: building it once into {directory} (a few minutes)")
     build_model(name, console=console)

@@ -10,14 +10,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import ClbiasError, ModelError
-from ..model_paths import DEFAULT_MODEL, exported_root, graph_file, resolve_model
+from ..model_paths import DEFAULT_MODEL, exported_root, graph_file, model_roots, require_model, resolve_model
 from ..runtime.manifest import MANIFEST_NAME, load_manifest
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list, build and check exported models")
     msub = p.add_subparsers(dest="models_command", required=True)
-    ls = msub.add_parser("list", help="models under exported/ with sizes, hashes, source and quantisation")
+    ls = msub.add_parser("list", help="models found (exported root, then $CLBIAS_HOME/models) with sizes, hashes, "
+                                      "source and quantisation")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(run=run_list)
     build = msub.add_parser("build", help="build a known model offline (needs the export extra): "
@@ -60,9 +61,10 @@ def architecture(source: dict) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    root = exported_root()
+    roots = model_roots()
     rows = []
-    for directory in sorted(p for p in root.glob("*") if (p / MANIFEST_NAME).is_file()):
+    found = [p for root in roots for p in sorted(root.glob("*")) if (p / MANIFEST_NAME).is_file()]
+    for directory in found:
         m = load_manifest(directory, verify=False)
         for onnx in [f for f in m.files if f.endswith(".onnx")]:
             q = m.quantization.get(onnx, {})
@@ -77,7 +79,7 @@ def run_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
-    table = Table(title=f"models in {root}/")
+    table = Table(title=f"models in {' and '.join(f'{r}/' for r in roots)}")
     for col in ("name", "onnx", "default", "MB", "sha256", "architecture", "dim", "languages", "quantisation",
                 "source"):
         table.add_column(col)
@@ -87,19 +89,23 @@ def run_list(args: argparse.Namespace) -> int:
                       escape(f"{r['architecture']}, {r['pooling']} pooling"), str(r["dim"] or "?"), languages,
                       r["quantization"] + (f" (min cos {r['min_cosine']:.4f})" if r["min_cosine"] else ""),
                       escape(r["source"]))
-    Console().print(table if rows else f"no exported models in {root}/ (try `clbias models build`)")
+    Console().print(table if rows else f"no exported models in {' or '.join(f'{r}/' for r in roots)} "
+                                       f"(build one with `clbias models build`, or copy a model directory there)")
     return 0
 
 
 def run_build(args: argparse.Namespace) -> int:
-    try:
-        from ..models.build import build_model
-    except ImportError as exc:
-        raise ClbiasError(f"building needs the export extra: pip install -e \".[export]\" ({exc})") from None
+    from ..models.build import build_model, missing_build_modules
+
     target = resolve_model(args.name)
     if (target / MANIFEST_NAME).is_file() and not args.force:
         Console().print(f"{target} already built (use --force to rebuild)")
         return 0
+    missing = missing_build_modules(args.name)
+    if missing:
+        raise ClbiasError(f"building {args.name} needs the export extra, and this install has no "
+                          f"{', '.join(missing)} (pip install 'clbias[export]'; in a checkout: pip install -e "
+                          f"'.[export]'); or copy a built model directory to {exported_root() / args.name}")
     build_model(args.name)
     return 0
 
@@ -108,7 +114,7 @@ def run_check(args: argparse.Namespace) -> int:
     from ..io import write_json_atomic
     from ..models.check import check_int8
 
-    directory = resolve_model(args.name)
+    directory = require_model(args.name)
     manifest = load_manifest(directory)
     graph = graph_file(args.graph)
     if graph not in manifest.files:
@@ -145,7 +151,7 @@ def run_int8(args: argparse.Namespace) -> int:
                          f"train.jsonl); pass it or choose other --recipes")
     if args.per_language < 1:
         raise ClbiasError("--per-language: must be >= 1")
-    directory = resolve_model(args.name)
+    directory = require_model(args.name)
     load_manifest(directory, verify=False)  # a missing model fails before the calibration text is read
     calibration = search.read_calibration(args.calibration, args.per_language) if args.calibration else None
     console = Console()
