@@ -10,9 +10,10 @@ excludes 0 (`significant`), and it is better or worse by the metric's direction 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from ..errors import InputError
+from ..metrics import stats
 from ..metrics.registry import Direction, Metric, get_metric
 
 LABELS: dict[str, str] = {
@@ -21,6 +22,7 @@ LABELS: dict[str, str] = {
     "complete": "Complete", "ndcg": "nDCG", "recall": "Recall", "mrr": "MRR", "en_exposure": "EN exposure",
     "top1_rel_same": "rel·same", "top1_rel_en": "rel·en", "top1_rel_other": "rel·other",
     "top1_irr_same": "irr·same", "top1_irr_en": "irr·en", "top1_irr_other": "irr·other",
+    "peer": "PEER", "lpr": "LPR", "lang_ndcg": "Lang-nDCG", "tlr": "TLR", "lang_pref": "lang pref",
 }
 SHORT_LABELS: dict[str, str] = {"max_r_norm": "MaxR_norm", "complete": "Compl", "en_exposure": "EN exp",
                                 "twin_pref": "twin pref", "eir_neutral": "EIR neutral"}
@@ -102,6 +104,16 @@ def display(key: str) -> MetricDisplay:
                          metric.ideal, metric.description)
 
 
+# The field's metrics (docs/field-metrics.md), shown together in the detailed views
+FIELD_COLUMNS = ("peer@{k}", "lpr", "lang_ndcg@{k}", "tlr@{k}", "lang_pref")
+
+
+def field_keys(k: int, present: Iterable[str]) -> list[str]:
+    """The field's metric keys at cutoff k that the report holds values for."""
+    have = set(present)
+    return [key for key in (at_k(t, k) for t in FIELD_COLUMNS) if key in have]
+
+
 def at_k(template: str, k: int) -> str:
     """A registry key for cutoff k: `ndcg@{k}` -> `ndcg@5`; fixed names pass through."""
     return template.format(k=k)
@@ -125,9 +137,9 @@ def improvement_sign(key: str, other: float | None, base: float | None, diff: fl
 
 
 def significant(change: Mapping[str, Any]) -> bool:
-    """The one significance rule: the paired 95% CI of the difference excludes 0."""
+    """The one significance rule (`clbias.metrics.stats.significant`) read from a comparison's paired CI."""
     ci = change.get("ci")
-    return bool(ci) and (ci[0] > 0 or ci[1] < 0)
+    return ci is not None and len(ci) == 2 and stats.significant(ci[0], ci[1])
 
 
 def change_class(key: str, change: Mapping[str, Any]) -> str:
@@ -136,6 +148,13 @@ def change_class(key: str, change: Mapping[str, Any]) -> str:
         return "same"
     sign = improvement_sign(key, change.get("other"), change.get("base"), change.get("diff"))
     return "better" if sign > 0 else "worse" if sign < 0 else "same"
+
+
+def gap_pairs(gap: Any) -> str:
+    """How a language gap was paired: the number of questions asked in both languages, or "unpaired"."""
+    if not gap.paired:
+        return "unpaired"
+    return str(gap.pairs) if gap.pairs else "paired"  # reports written before pairs were counted
 
 
 def parallel_text(value: Any) -> str | None:

@@ -381,7 +381,8 @@ def batch_indices(n: int, batch_size: int, seed: int, micro: int) -> np.ndarray:
 def _optimizer(model: Any, config: TrainConfig, fused: bool = True) -> "torch.optim.Optimizer":
     import torch
 
-    decay, plain = [], []
+    decay: list[Any] = []
+    plain: list[Any] = []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue

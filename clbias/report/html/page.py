@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...io import write_text_atomic
+from ...text import inert_copy
 from ..matrix import MATRIX_METRICS, language_matrix
 from ..model import Report, ScenarioResult
 from ..verdict import verdict
@@ -14,8 +15,8 @@ from .plot_metric_bars import plot_metric_bars
 from .plot_topk_mix import plot_topk_mix
 from .plot_twins import plot_rank_of_twins
 from .svg import BETTER, EN_COLOUR, FONT, GRID, INK, MUTED, SAME_COLOUR, WORSE, _e, _figure, _k
-from .tables import (gap_table, glossary, matrix_table, neighbour_table, notes_html, scenario_table, summary_table,
-                     top1_table, truncation_table, verdict_html)
+from .tables import (field_table, gap_table, glossary, matrix_table, neighbour_table, notes_html, scenario_table,
+                     summary_table, top1_table, truncation_table, verdict_html)
 
 CSS = f"""
 :root {{ --ink: {INK}; --muted: {MUTED}; --grid: {GRID}; --en: {EN_COLOUR}; --same: {SAME_COLOUR}; }}
@@ -127,6 +128,7 @@ def _matrix_section(report: Report) -> str:
 
 def to_html(report: Report) -> str:
     """The whole report as one self-contained HTML page (no scripts, no external resources)."""
+    report = inert_copy(report)  # control characters shown as escapes; HTML is escaped where it is written
     found = verdict(report)
     kinds: dict[str, list[ScenarioResult]] = {}
     for r in report.scenarios:
@@ -148,6 +150,9 @@ def to_html(report: Report) -> str:
     extra = gap_table(report) + top1_table(report)
     if extra:
         body.append(f"<h2>Language gap and top-1 decomposition</h2>{extra}")
+    field = field_table(report)
+    if field:
+        body.append(f"<h2>The field's metrics</h2>{field}")
     truncation = truncation_table(report) or '<p class="muted">no truncation recorded</p>'
     body.append(f"<h2>Truncation</h2>{truncation}")
     if report.neighbours:
