@@ -1,7 +1,7 @@
 """The Python API in a few calls; the CLI uses the same functions.
 
     import clbias
-    model = clbias.load_model("exported/multilingual-e5-small")
+    model = clbias.load_model("multilingual-e5-small")   # by name (docs/models.md) or a directory
     vectors = clbias.embed(["query text"], model, kind="query")
     report = clbias.audit_corpus("examples/udhr", [model])
 """
