@@ -16,6 +16,7 @@ from . import __version__
 from .corpus import Corpus, passage_text
 from .errors import InputError
 from .gaps import language_gaps
+from .io import portable_path
 from .langs import ENGLISH, normalize_lang
 from .labelfree import TWIN_DERIVATION, needs_label_free, neighbour_mix, twin_probes
 from .metrics import registry, stats
@@ -446,7 +447,7 @@ def model_labels(encoders: Sequence[Encoder]) -> list[str]:
 
 def _corpus_info(corpus: Corpus, settings: AuditSettings) -> dict[str, Any]:
     meta = corpus.meta
-    return {"path": str(corpus.path), "name": meta.get("name", corpus.path.name), "n_docs": len(corpus.docs),
+    return {"path": portable_path(corpus.path), "name": meta.get("name", corpus.path.name), "n_docs": len(corpus.docs),
             "n_queries": len(corpus.queries), "doc_langs": corpus.doc_langs, "query_langs": corpus.query_langs,
             "split": corpus.split, "parallel": meta.get("parallel"), "query_derivation": meta.get("query_derivation"),
             "label_free": bool(meta.get("label_free")), "source": meta.get("source"), "license": meta.get("license") or meta.get("licence"),

@@ -143,6 +143,15 @@ def is_model_dir(directory: Path) -> bool:
     return (directory / "clbias.json").is_file() or (directory / "config.json").is_file()
 
 
+def _usual_file_modes(root: Path) -> None:
+    """Give files that a writer created private (0600: safetensors' save_file, mkstemp) the mode their
+    siblings get from the umask, so one file of a model directory is not unreadable to the others' readers."""
+    usual = 0o666 & ~_umask()
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink() and path.stat().st_mode & 0o077 == 0 and usual & 0o077:
+            os.chmod(path, usual | (path.stat().st_mode & 0o111))
+
+
 @contextlib.contextmanager
 def atomic_dir(target: str | Path, replaceable: Callable[[Path], bool] = is_model_dir,
                what: str = "a model directory") -> Iterator[Path]:
@@ -160,6 +169,7 @@ def atomic_dir(target: str | Path, replaceable: Callable[[Path], bool] = is_mode
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
+        _usual_file_modes(tmp)
         if target.exists():
             old = target.with_name(f".{target.name[:_TMP_STEM]}.old-{os.getpid()}")
             os.replace(target, old)
@@ -435,3 +445,11 @@ class StagedOutputs:
             self.discard()
             if isinstance(exc, OSError) and not isinstance(exc, InputError) and exc.errno in DISK_ERRNOS:
                 raise output_error(exc, exc.filename or "an output") from None
+
+
+def portable_path(path: str | Path) -> str:
+    """A local path as a manifest or report may record it: relative as the user gave it, else only the last
+    component. An absolute path names someone's home directory and machine layout and identifies nothing the
+    recorded hashes do not."""
+    path = Path(path)
+    return path.as_posix() if not path.is_absolute() else path.name

@@ -1,6 +1,6 @@
 """Scenarios: which documents form the pool and which queries search it.
 
-For each non-English language X in the corpus (method.md sections 2 and 8):
+For each non-English language X in the corpus (docs/method.md, sections 2 and 8):
   multi       the paper's pool: the documents of the parallel units (shared `parallel_id`) present in
               both English and X, so every relevant text is there in both languages (|R| = 2); queries in
               en and in X (one scenario per query language). Documents without a translation are left out.

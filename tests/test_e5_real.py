@@ -114,7 +114,7 @@ def test_real_model_finds_translations_and_reports_the_example(e5_model_dir, tmp
     assert len(mrr) == 11 and np.mean(mrr) > 70, mrr
 
 
-# method.md section 6: values measured independently on this model, pool and head (the whole pool here)
+# docs/method.md, section 6: values measured independently on this model, pool and head (the whole pool here)
 REFERENCE_TWIN_PREFERENCE = {"ar": 4.9, "de": 0.0, "es": 0.7, "fr": 3.1, "hi": 58.2, "ja": 2.9, "ko": 0.4,
                              "ru": 5.1, "sw": 45.6, "th": 1.8, "zh": 0.0}
 REFERENCE_EIR_AND_NEUTRAL = {"ru": (53.3, 80.0), "hi": (73.3, 73.3), "sw": (80.0, 86.7), "zh": (0.0, 46.7)}

@@ -71,7 +71,7 @@ def test_no_output_is_written_unless_all_are(corpus_dir, tiny_model_dir, tmp_pat
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # the internal error's traceback file goes here
     monkeypatch.setattr(tempfile, "tempdir", None)
 
-    def broken_html(report):
+    def broken_html(report, views=None):
         raise RuntimeError("renderer failed")
 
     monkeypatch.setattr(render_html, "to_html", broken_html)

@@ -15,6 +15,7 @@ from ..errors import ClbiasError, first_line
 from ..io import DISK_ERRNOS
 from ..text import inert, one_line
 from . import audit, compare, embed, export, models, probes, report, shift, train
+from .hints import HintingParser
 
 COMMANDS = (audit, embed, export, models, probes, train, shift, report, compare)
 
@@ -29,8 +30,8 @@ EXIT_CODES = """exit status:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="clbias", description="Audit multilingual retrievers for English bias.",
-                                epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = HintingParser(prog="clbias", description="Audit multilingual retrievers for English bias.",
+                      epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"clbias {__version__}")
     p.add_argument("--debug", action="store_true", help="on an internal error, print the traceback")
     sub = p.add_subparsers(dest="command", required=True)

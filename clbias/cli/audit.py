@@ -15,6 +15,7 @@ from ..io import StagedOutputs, check_output_paths
 from ..model_paths import DEFAULT_MODEL
 from ..report.render_files import to_json_text, to_markdown, trec_run_paths, write_trec_runs
 from ..report.render_terminal import render
+from ..report.views import report_views
 from ..runtime.cache import default_cache_dir, prepare_cache_dir
 from ..scenarios import SCENARIO_KINDS
 from ..search import HnswParams
@@ -115,18 +116,19 @@ def run(args: argparse.Namespace) -> int:
     report = audit(corpus, encoders, settings, progress=None if args.quiet else RichProgress(console), plan=plan)
     if args.runs:
         report.run_files = [str(p) for p in trec_run_paths(report, args.runs)]
+    views = report_views(report)  # once, for every renderer
     if not args.quiet:
-        render(report, console, detail=args.detail)
+        render(report, console, detail=args.detail, views=views)
     broken = broken_gates(gates, report)
     with StagedOutputs({**outputs_of(args), "--runs": args.runs}) as outputs:  # all outputs or none
         if args.json:
             outputs.text(args.json, to_json_text(report, per_query=args.per_query))
         if args.markdown:
-            outputs.text(args.markdown, to_markdown(report))
+            outputs.text(args.markdown, to_markdown(report, views))
         if args.html:
             from ..report.render_html import to_html
 
-            outputs.text(args.html, to_html(report))
+            outputs.text(args.html, to_html(report, views))
         if args.runs:
             write_trec_runs(report, outputs.directory(args.runs))
     for line in broken:

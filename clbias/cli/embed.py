@@ -20,11 +20,15 @@ from .progress import RichProgress
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("embed", help="embed a JSONL file of texts with an exported model",
-                       description="Rows of the output follow the input; ids are written to OUT.ids.json.")
+                       description="Rows of the output follow the input. The ids go beside the vectors, in OUT "
+                                   "with .ids.json for .npy (vectors.npy -> vectors.ids.json). Texts are embedded "
+                                   "as passages unless --kind query: the model's passage or query prefix is applied.")
     p.add_argument("texts", type=Path, help="JSONL with _id and text (title and lang optional), validated like a corpus file")
     add_model_options(p)
-    p.add_argument("--kind", choices=("query", "passage"), default="passage", help="which prefix to apply")
-    p.add_argument("--out", type=Path, required=True, help="output .npy (float32, [n, dim])")
+    p.add_argument("--kind", choices=("query", "passage"), default="passage",
+                   help="embed the texts as passages (default) or as queries: which prefix the model applies")
+    p.add_argument("--out", type=Path, required=True,
+                   help="output .npy (float32, [n, dim]); the ids go to the same name with .ids.json")
     p.add_argument("--no-cache", action="store_true")
     add_engine_options(p)
     p.set_defaults(run=run)
@@ -62,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
         with open(outputs.file(out), "wb") as fh:
             np.save(fh, vectors, allow_pickle=False)
         outputs.text(ids_out, json.dumps(ids, ensure_ascii=False) + "\n")
+    prefix = encoder.prefix(args.kind)
     console.print(f"wrote {out} {vectors.shape} ({int(stats.truncated.sum())} truncated to "
-                  f"{encoder.max_length} tokens) and {ids_out}")
+                  f"{encoder.max_length} tokens) and {ids_out}; embedded as {args.kind}s"
+                  + (f" (prefix {prefix!r})" if prefix else "")
+                  + ("; --kind query embeds queries" if args.kind == "passage" else ""))
     return 0

@@ -5,6 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -82,21 +83,38 @@ def run_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
-    table = Table(title=f"models in {' and '.join(f'{r}/' for r in roots)}")
-    for col in ("name", "onnx", "default", "MB", "sha256", "architecture", "dim", "languages", "quantisation",
-                "source"):
-        table.add_column(col)
-    for r in rows:
-        languages = "not stated" if r["languages"] is None else f"{len(r['languages'])}: {','.join(r['languages'])}"
-        table.add_row(escape(inert(r["name"])), escape(inert(r["onnx"])), "✓" if r["default"] else "",
-                      str(r["size_mb"]), escape(inert(r["sha256"][:12])),
-                      escape(inert(f"{r['architecture']}, {r['pooling']} pooling")), str(r["dim"] or "?"),
-                      escape(inert(languages)),
-                      escape(inert(r["quantization"])) + (f" (min cos {r['min_cosine']:.4f})" if r["min_cosine"] else ""),
-                      escape(inert(r["source"])))
-    Console().print(table if rows else f"no exported models in {' or '.join(f'{r}/' for r in roots)} "
-                                       f"(build one with `clbias models build`, or copy a model directory there)")
+    title = " and ".join(f"{r}/" for r in roots)
+    Console().print(models_table(title, rows) if rows else f"no exported models in {' or '.join(f'{r}/' for r in roots)} "
+                                                           f"(build one with `clbias models build`, or copy a model "
+                                                           f"directory there)")
     return 0
+
+
+def models_table(root: Path | str, rows: list[dict]) -> Table:
+    """One row per graph with the short facts (fits 120 columns; no column may cut a model's name), then one
+    caption line per model with its architecture, languages and source, which are too long for a cell."""
+    table = Table(title=f"models in {root}/", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1),
+                  pad_edge=False, show_edge=False, caption_justify="left")
+    right = ("MB", "dim", "langs")
+    for col in ("name", "graph (✓ default)", "MB", "sha256", "dim", "langs", "quantisation"):
+        table.add_column(col, justify="right" if col in right else "left", no_wrap=col != "quantisation",
+                         overflow="fold")
+    seen: dict[str, dict] = {}
+    for r in rows:
+        first = r["name"] not in seen
+        seen.setdefault(r["name"], r)
+        table.add_row(escape(inert(r["name"])) if first else "", escape(inert(r["onnx"])) + (" ✓" if r["default"] else ""),
+                      f"{r['size_mb']:.1f}", escape(inert(r["sha256"][:10])), str(r["dim"] or "?"),
+                      "?" if r["languages"] is None else str(len(r["languages"])),
+                      escape(inert(str(r["quantization"])))
+                      + (f", min cos {r['min_cosine']:.4f}" if r["min_cosine"] else ""))
+    lines = []
+    for name, r in seen.items():
+        languages = "languages not stated" if r["languages"] is None else f"languages {', '.join(r['languages'])}"
+        lines.append(escape(inert(f"{name}: {r['architecture']}, {r['pooling']} pooling; {languages}"
+                                  + (f"; source {r['source']}" if r["source"] else ""))))
+    table.caption = "\n".join(lines)
+    return table
 
 
 def run_build(args: argparse.Namespace) -> int:

@@ -45,16 +45,18 @@ def check_outputs(args: argparse.Namespace, inputs: list[Path]) -> None:
 def write_outputs(report: Report, args: argparse.Namespace, console: Console) -> None:
     from ..report.render_files import to_markdown
     from ..report.render_terminal import render
+    from ..report.views import report_views
 
+    views = report_views(report)  # once, for every renderer
     documents = []
     if args.html:
         from ..report.render_html import to_html
 
-        documents.append((args.html, to_html(report)))
+        documents.append((args.html, to_html(report, views)))
     if args.markdown:
-        documents.append((args.markdown, to_markdown(report)))
+        documents.append((args.markdown, to_markdown(report, views)))
     if not args.quiet:
-        render(report, console, detail=args.detail)
+        render(report, console, detail=args.detail, views=views)
     with StagedOutputs({"--html": args.html, "--markdown": args.markdown}) as outputs:
         for path, text in documents:
             outputs.text(path, text)

@@ -65,7 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     speed = p.add_argument_group("execution (same maths)")
     speed.add_argument("--bucket", action=argparse.BooleanOptionalAction, default=DEFAULTS.bucket,
                        help="embed each step's distinct texts once, in length-sorted chunks (default: on)")
-    speed.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    speed.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice, one per core; "
+                                                   "on a machine other processes load, --threads 1 can be several "
+                                                   "times faster: docs/fixing-bias.md)")
     speed.add_argument("--compile", action="store_true", help="torch.compile the model (pays only on long runs)")
     val = p.add_argument_group("validation")
     val.add_argument("--val-data", type=Path, help="validation triplets (no unit shared with --data; "
@@ -232,6 +234,8 @@ def run_data(args: argparse.Namespace) -> int:
                   f"{summary['with_q_tgt']} with a target query"
                   + (f"; held out: {', '.join(summary['held_out'])}" if summary["held_out"] else ""))
     if summary["short"]:
-        short = ", ".join(f"{lang} {n}" for lang, n in summary["short"].items())
-        console.print(f"[yellow]note:[/yellow] fewer units than requested for: {short}")
+        short = ", ".join(f"{lang} made {summary['share'][lang] - n} of its {summary['share'][lang]}"
+                          for lang, n in summary["short"].items())
+        console.print(f"[yellow]note:[/yellow] too few training units for an equal share of the {summary['requested']} "
+                      f"triplets asked (--n): {short}")
     return 0

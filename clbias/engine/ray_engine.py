@@ -10,6 +10,8 @@ CPU stalls the pipeline).
 """
 from __future__ import annotations
 
+import warnings
+
 import os
 import socket
 from collections.abc import Callable, Sequence
@@ -197,11 +199,15 @@ def embed_texts_ray(session: RaySession, encoder: Encoder, texts: Sequence[str],
         actors, per_actor = session.actor_plan()
         _quiet_ray_data(ray)  # clbias shows its own progress bar
         ds = ray.data.from_items([{"row": i, "text": texts[i]} for i in missing.tolist()])
-        ds = ds.map_batches(EncoderActor, fn_constructor_kwargs={
-            "model_dir": str(encoder.model_dir), "onnx": encoder.onnx, "threads": session.options.threads,
-            "kind": kind, "batch_size": batch_size}, batch_size=session.options.batch_rows, concurrency=actors,
-            num_cpus=per_actor, batch_format="numpy", max_restarts=session.options.max_restarts,
-            max_task_retries=session.options.max_restarts)
+        with warnings.catch_warnings():
+            # Ray 2.60 names no parameter for bounded actor restarts; its generic remote arguments still work but
+            # warn that they are deprecated, and that warning would cut through clbias's progress bar.
+            warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+            ds = ds.map_batches(EncoderActor, fn_constructor_kwargs={
+                "model_dir": str(encoder.model_dir), "onnx": encoder.onnx, "threads": session.options.threads,
+                "kind": kind, "batch_size": batch_size}, batch_size=session.options.batch_rows,
+                compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=per_actor, batch_format="numpy",
+                max_restarts=session.options.max_restarts, max_task_retries=session.options.max_restarts)
         pending: list[dict[str, np.ndarray]] = []
         n_pending = 0
         try:

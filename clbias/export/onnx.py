@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import ModelError, first_line
-from ..io import atomic_dir, read_json_object, sha256_file
+from ..io import atomic_dir, portable_path, read_json_object, sha256_file
 from ..runtime.manifest import ALL_POOLINGS, Manifest, Prefixes
 from . import describe, verify
 from .quantize import DEFAULT_SETTINGS, QuantSettings, quantize_file
@@ -248,7 +248,7 @@ def _dim(src: str | Path, config: dict[str, Any]) -> int:
 
 def _provenance(src: str | Path, config: dict[str, Any], given: dict[str, Any] | None) -> dict[str, Any]:
     local = Path(src).is_dir()
-    info: dict[str, Any] = {"model": str(Path(src).resolve()) if local else str(src),
+    info: dict[str, Any] = {"model": portable_path(src) if local else str(src),
                             "kind": "local" if local else "hub",
                             "model_type": config.get("model_type"),
                             "architectures": config.get("architectures")}

@@ -1,4 +1,4 @@
-"""Per-query English-bias metrics (ours, built on the paper's observations; see method.md section 3).
+"""Per-query English-bias metrics (ours, built on the paper's observations; see docs/method.md, section 3).
 
 Like ranking.py these read exact deep ranks where they can, so search error is not counted as bias.
 """
@@ -44,7 +44,7 @@ def english_inclination(run: QueryRun, pool: PoolInfo) -> float | None:
 
 def neutral_inclination(run: QueryRun, pool: PoolInfo) -> float | None:
     """Neutral EIR per query: 100 if an irrelevant native document *that has an English twin in the pool*
-    outranks the best relevant native one, else 0 (method.md section 6).
+    outranks the best relevant native one, else 0 (docs/method.md, section 6).
 
     A language-blind model puts that twin's English version right beside it, so this is the EIR such a
     model would show at the same ranking quality: EIR above it is English preference, below it own-language

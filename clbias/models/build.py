@@ -28,7 +28,7 @@ class BuildSpec:
     description: str
     variant: str
     prefixes: Prefixes
-    default_graph: str  # "fp32", "int8" or "q4": the rule and its numbers are in docs/models.md
+    default_graph: str  # "fp32", "int8" or "q4": the rule and its numbers are in docs/models.md (int8: docs/int8.md)
 
 
 DEFAULT_NAME = DEFAULT_MODEL  # kept for callers of build.DEFAULT_NAME; the name is defined once, in model_paths

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping
 
 from ..errors import InputError
 from ..metrics import stats
-from ..metrics.registry import Direction, Metric, get_metric
+from ..metrics.registry import DEFAULT_METRICS, Direction, Metric, available_metrics, get_metric
 
 LABELS: dict[str, str] = {
     "max_r": "Max@R", "max_r_norm": "Max@R_norm", "eir": "EIR", "eir_neutral": "neutral EIR",
@@ -58,11 +58,12 @@ class MetricDisplay:
         spec = self.fmt if precise else self.cell_fmt
         return format(value, ("+" if sign else "") + spec)
 
-    def ci(self, ci: list[float] | tuple[float, float] | None, sign: bool = False) -> str:
-        """The interval one decimal coarser than the value, as in `58–66`."""
+    def ci(self, ci: list[float] | tuple[float, float] | None, sign: bool = False, precise: bool = False) -> str:
+        """The interval one decimal coarser than the value, as in `58–66`; `precise`: at the value's own
+        precision (for differences, whose interval `+0 to +0` would hide a small but significant change)."""
         if not ci:
             return ""
-        spec = ("+" if sign else "") + _fewer_decimals(self.cell_fmt)
+        spec = ("+" if sign else "") + (self.fmt if precise else _fewer_decimals(self.cell_fmt))
         sep = "–" if ci[0] >= 0 and ci[1] >= 0 and not sign else " to "
         return f"{format(ci[0], spec)}{sep}{format(ci[1], spec)}"
 
@@ -102,6 +103,32 @@ def display(key: str) -> MetricDisplay:
         return MetricDisplay(key, label, short, "", ".2f", ".1f", None, None, key)
     return MetricDisplay(key, label, short, metric.unit, metric.fmt, _fewer_decimals(metric.fmt), metric.direction,
                          metric.ideal, metric.description)
+
+
+def _family(key: str) -> str:
+    prefix, at, _ = key.partition("@")
+    return f"{prefix}@k" if at else key
+
+
+def registry_order(keys: "set[str] | list[str]") -> list[str]:
+    """`keys` in the registry's order: the default metrics' order (families by prefix, so `ndcg@5` sits where
+    `ndcg@10` does), then other registry metrics in declaration order, then unknown keys by name."""
+    default = list(dict.fromkeys(_family(k) for k in DEFAULT_METRICS))
+    declared = [k for k in available_metrics() if k not in default]
+    rank = {name: i for i, name in enumerate(default + declared)}
+
+    def position(key: str) -> tuple[int, int, str]:
+        prefix, at, k = key.partition("@")
+        return rank.get(_family(key), len(rank)), int(k) if at and k.isdigit() else 0, key
+
+    return sorted(set(keys), key=position)
+
+
+def is_ranking_metric(key: str) -> bool:
+    """A metric of the paper scored in points (Max@R_norm, Complete@k, nDCG@k, Recall@k, MRR@k): the ones a
+    language gap (English queries − X queries) is shown for."""
+    metric = _metric(key)
+    return metric is not None and metric.origin == "paper" and metric.unit == "points"
 
 
 # The field's metrics (docs/field-metrics.md), shown together in the detailed views
@@ -165,3 +192,25 @@ def parallel_text(value: Any) -> str | None:
             groups.setdefault(str(kind), []).append(str(lang))
         return "; ".join(f"{kind} ({', '.join(langs)})" for kind, langs in groups.items()) or None
     return None if value in (None, "") else str(value)
+
+
+def params_text(params: Any) -> str:
+    """Index parameters as words (`depth 100, ef 200`), never a Python repr; empty when there are none."""
+    if isinstance(params, dict):
+        return ", ".join(f"{key} {params_text(value)}" for key, value in params.items())
+    if isinstance(params, (list, tuple)):
+        return ", ".join(params_text(v) for v in params)
+    if params is None:
+        return ""
+    if isinstance(params, bool):
+        return "yes" if params else "no"
+    return str(params)
+
+
+def index_text(index: Mapping[str, Any], k: Any = None) -> str:
+    """`exact (depth 100), recall@10 vs exact search: exact` or `hnsw (M 16, ef 200), recall@10 vs exact 0.998`."""
+    params = params_text(index.get("params"))
+    recall = index.get("recall_vs_exact")
+    cutoff = f"@{k}" if k is not None else ""
+    measured = "exact search, no approximation" if recall is None else f"recall{cutoff} vs exact {recall:.3f}"
+    return f"{index.get('kind')}" + (f" ({params})" if params else "") + f"; {measured}"

@@ -8,14 +8,12 @@ from pathlib import Path
 
 from ..io import write_text_atomic
 from ..text import one_line
-from .display import at_k, change_class, display, field_keys, gap_pairs, parallel_text, significant
-from .matrix import MATRIX_METRICS, language_matrix, matrix_sentence
+from .display import change_class, display, field_keys, gap_pairs, index_text, parallel_text, significant
+from .matrix import matrix_sentence
 from .model import Report
-from .summary import summary_cell, summary_columns, summary_langs
 from .truncation import truncation_counts, truncation_ids
-from .verdict import LEANING_SHORT, verdict
-
-SCENARIO_KEYS = ("max_r", "max_r_norm", "complete@{k}", "ndcg@{k}", "recall@{k}", "mrr@{k}", "eir", "en_exposure@{k}")
+from .verdict import LEANING_SHORT
+from .views import ReportViews, report_views
 
 
 def to_json_text(report: Report, per_query: bool = True) -> str:
@@ -88,8 +86,7 @@ def _header_lines(report: Report) -> list[str]:
                      f"prefixes {_code(repr(m.prefixes['query']))}/{_code(repr(m.prefixes['passage']))}, max length "
                      f"{_md(m.max_length)})")
     env = report.environment
-    lines.append(f"- index {report.index.get('kind')} {report.index.get('params')}, recall vs exact "
-                 f"{report.index.get('recall_vs_exact')}")
+    lines.append(f"- index {index_text(report.index, report.settings.get('k'))}")
     lines.append(f"- clbias {env['clbias']}, onnxruntime {env['onnxruntime']}, tokenizers {env['tokenizers']}, "
                  f"numpy {env['numpy']}, threads {env['threads']}; bootstrap {report.settings['bootstrap']} "
                  f"(seed {report.settings['seed']}), 95% CI in brackets")
@@ -102,33 +99,25 @@ def _header_lines(report: Report) -> list[str]:
     return lines
 
 
-def _summary_lines(report: Report) -> list[str]:
-    columns = summary_columns(report)
-    langs = summary_langs(report)
-    if not columns or not langs:
+def _summary_lines(views: ReportViews) -> list[str]:
+    columns = views.summary_columns
+    if not columns or not views.summary_rows:
         return []
-    found = verdict(report)
-    many = len(report.models) > 1
+    many = views.many_models
     head = ["lang"] + (["model"] if many else []) + ["verdict"] + [
         f"{c.scenario} {display(c.metric).title}" for c in columns]
     rows = []
-    for lang in langs:
-        for m in report.models:
-            cells = [_cell(c.metric, *cell) if (cell := summary_cell(report, c, lang, m.name)) else ""
-                     for c in columns]
-            rows.append([lang] + ([_md(m.name)] if many else []) + [LEANING_SHORT[found.leaning(lang, m.name)] or "–"]
-                        + cells)
+    for row in views.summary_rows:
+        cells = [_cell(c.metric, *cell) if cell else "" for c, cell in zip(columns, row.cells)]
+        rows.append([row.lang] + ([_md(row.model)] if many else []) + [LEANING_SHORT[row.leaning] or "–"] + cells)
     return ["", "## Summary by language", "", "X = the row's language; value [95% CI].", ""] + _table(head, rows)
 
 
-def _matrix_lines(report: Report) -> list[str]:
+def _matrix_lines(views: ReportViews) -> list[str]:
     lines: list[str] = []
-    for m, metric in ((m, metric) for m in report.models for metric in MATRIX_METRICS):
-        matrix = language_matrix(report, m.name, metric)
-        if matrix is None:
-            continue
+    for matrix in views.matrices:
         label = display(matrix.metric).label
-        lines += ["", f"## Language matrix ({label}, {_md(m.name)})", "",
+        lines += ["", f"## Language matrix ({label}, {_md(matrix.model)})", "",
                   "Rows: query language X; columns: pool language Y (the diagonal is monolingual); last column: "
                   "mean cross-lingual penalty S(X,Y) − S(X,X) over the other pools.", ""]
         rows = [[q] + [(f"**{v}**" if p == q else v) for p in matrix.langs
@@ -144,19 +133,15 @@ def _signed(value: float | None) -> str:
     return "–" if value is None else f"{value:+.1f}"
 
 
-def _scenario_lines(report: Report) -> list[str]:
-    k = report.settings["k"]
-    keys = [at_k(key, k) for key in SCENARIO_KEYS] + [
-        key for key in ("twin_pref", "eir_neutral")
-        if any(s.metrics.get(key) is not None for r in report.scenarios for s in r.by_model.values())]
+def _scenario_lines(report: Report, views: ReportViews) -> list[str]:
+    keys = views.scenario_columns
     rows = [[_md(r.name), _md(name), str(r.n_queries)] + [_cell(key, s.metrics.get(key), s.ci.get(key)) for key in keys]
             for r in report.scenarios for name, s in r.by_model.items()]
     return ["", "## Scenarios", ""] + _table(["scenario", "model", "n"] + [display(key).title for key in keys], rows)
 
 
-def _comparison_lines(report: Report) -> list[str]:
-    k = report.settings["k"]
-    keys = [at_k(key, k) for key in ("max_r_norm", "complete@{k}", "ndcg@{k}", "eir", "en_exposure@{k}")]
+def _comparison_lines(report: Report, views: ReportViews) -> list[str]:
+    keys = views.comparison_columns
     rows = []
     for r in report.scenarios:
         for comp in r.comparisons:
@@ -178,11 +163,10 @@ def _comparison_lines(report: Report) -> list[str]:
             + _table(["scenario", "models"] + [display(key).title for key in keys], rows))
 
 
-def _gap_lines(report: Report) -> list[str]:
+def _gap_lines(report: Report, views: ReportViews) -> list[str]:
     if not report.gaps:
         return []
-    k = report.settings["k"]
-    keys = [at_k(key, k) for key in ("max_r_norm", "complete@{k}", "ndcg@{k}")]
+    keys = views.gap_columns
     rows = [[_md(f"{g.kind} [{'+'.join(g.pool_langs)}]"), g.lang, _md(g.model), gap_pairs(g)]
             + [_cell(key, g.metrics.get(key), g.ci.get(key)) for key in keys] for g in report.gaps]
     return (["", "## Language gap", "", "metric(English queries) − metric(X queries) on the same pool, points, "
@@ -226,11 +210,13 @@ def _glossary_lines(report: Report) -> list[str]:
     return ["", "## Metrics", ""] + _table(["key", "label", "unit", "meaning"], rows)
 
 
-def to_markdown(report: Report) -> str:
+def to_markdown(report: Report, views: ReportViews | None = None) -> str:
+    """The report as Markdown; `views` (from `report_views`) when the caller renders the same report elsewhere too."""
+    views = views or report_views(report)
     lines = [f"# clbias audit: {_md(report.corpus['name'])}", ""] + _header_lines(report)
-    lines += ["", "## Verdict", ""] + [f"- {_md(s)}" for s in verdict(report).sentences]
-    lines += _summary_lines(report) + _matrix_lines(report) + _scenario_lines(report) + _comparison_lines(report)
-    lines += _gap_lines(report) + _field_lines(report) + _truncation_lines(report)
+    lines += ["", "## Verdict", ""] + [f"- {_md(s)}" for s in views.verdict.sentences]
+    lines += _summary_lines(views) + _matrix_lines(views) + _scenario_lines(report, views) + _comparison_lines(report, views)
+    lines += _gap_lines(report, views) + _field_lines(report) + _truncation_lines(report)
     if report.run_files:
         lines += ["", "TREC run files written with this report: " + ", ".join(_code(p) for p in report.run_files)]
     for note in report.notes:

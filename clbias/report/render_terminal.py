@@ -5,6 +5,8 @@ report has one); fits a 120x40 screen for a 12-language corpus. `detail=True`: t
 verdict, the summary, and every table."""
 from __future__ import annotations
 
+import re
+
 from rich import box
 from rich.console import Console
 from rich.markup import escape
@@ -14,22 +16,18 @@ from rich.table import Table
 from rich.text import Text
 
 from ..text import inert_copy
-from .display import at_k, change_class, display, field_keys, gap_pairs, parallel_text, significant
-from .matrix import MATRIX_METRICS, LanguageMatrix, language_matrix
+from .display import change_class, display, field_keys, gap_pairs, index_text, parallel_text, significant
+from .matrix import MATRIX_METRICS, LanguageMatrix
 from .model import Report, ScenarioResult
-from .summary import SummaryColumn, summary_cell, summary_columns, summary_langs
+from .summary import SummaryColumn, drop_one
 from .truncation import truncation_line
-from .verdict import LEANING_SHORT, Verdict, verdict
+from .verdict import LEANING_SHORT
+from .views import ReportViews, report_views
 
-SCENARIO_COLUMNS = ("max_r", "max_r_norm", "complete@{k}", "ndcg@{k}", "mrr@{k}", "eir", "en_exposure@{k}")
-OPTIONAL_COLUMNS = ("twin_pref", "eir_neutral")  # shown when the report has them
-TOP1 = ("top1_rel_same", "top1_rel_en", "top1_rel_other", "top1_irr_same", "top1_irr_en", "top1_irr_other")
-GAP_COLUMNS = ("max_r_norm", "complete@{k}", "ndcg@{k}")
 COMPACT_NOTES = 2
-
-
-def _k(report: Report) -> int:
-    return int(report.settings.get("k", 10))
+BULLET = "• "
+# A verdict item that must stay on one line: "ar 5 [3–8]", "de +0.5 [+0.1 to +0.9];", "(twin pref 71 [62–80])".
+_ATOM = re.compile(r"\(?(?:\S+ )?\S+ \[[^\]]*\][^\s]*|\S+")
 
 
 def _title(key: str) -> str:
@@ -44,16 +42,6 @@ def _fmt(key: str, value: float | None, ci: list[float] | None = None) -> str:
     return f"{text}\n[dim]{d.ci(ci)}[/dim]" if value is not None and ci else text
 
 
-def _present(report: Report, keys: tuple[str, ...]) -> list[str]:
-    return [key for key in keys if any(s.metrics.get(key) is not None for r in report.scenarios
-                                       for s in r.by_model.values())]
-
-
-def _columns(report: Report) -> list[str]:
-    k = _k(report)
-    return [at_k(t, k) for t in SCENARIO_COLUMNS] + _present(report, OPTIONAL_COLUMNS)
-
-
 def _corpus_line(report: Report) -> str:
     c = report.corpus
     parallel = parallel_text(c.get("parallel"))
@@ -62,14 +50,17 @@ def _corpus_line(report: Report) -> str:
             + (f", parallel: {escape(parallel)}" if parallel else ""))
 
 
-def compact_header(report: Report) -> Text:
+def compact_header(report: Report, width: int | None = None) -> Text:
     models = ", ".join(f"[bold]{escape(m.name)}[/bold] {m.sha256[:12]} {escape(m.onnx)}" for m in report.models)
     s, env, idx = report.settings, report.environment, report.index
     recall = idx.get("recall_vs_exact")
     second = (f"[dim]k={s.get('k')}  {idx.get('kind')} index" + (f" (recall {recall:.3f})" if recall is not None else "")
               + f"  bootstrap {s.get('bootstrap')} seed {s.get('seed')}, 95% CI  clbias {env.get('clbias')}  "
               f"onnxruntime {env.get('onnxruntime')}  threads {env.get('threads')}[/dim]")
-    return Text.from_markup(f"{models} · {_corpus_line(report)}\n{second}")
+    first = f"{models} · {_corpus_line(report)}"
+    if width is not None and len(Text.from_markup(first).plain) > width:
+        first = f"{models}\n{_corpus_line(report)}"  # two lines rather than one wrapped mid-phrase
+    return Text.from_markup(f"{first}\n{second}")
 
 
 def header(report: Report) -> Panel:
@@ -87,32 +78,51 @@ def header(report: Report) -> Panel:
                  f"{c['n_queries']} queries" + (f", parallel={escape(parallel)}" if parallel else ""))
     if c.get("query_derivation"):
         lines.append(f"  [dim]queries: {escape(str(c['query_derivation']))}[/dim]")
-    idx = report.index
-    recall = idx.get("recall_vs_exact")
-    lines.append(f"index {idx.get('kind')} {escape(str(idx.get('params')))}" +
-                 (f"  recall@{report.settings['k']} vs exact {recall:.3f}" if recall is not None else ""))
+    lines.append(f"index {escape(index_text(report.index, report.settings.get('k')))}")
     env = report.environment
     lines.append(f"[dim]clbias {env['clbias']}  onnxruntime {env['onnxruntime']}  threads {env['threads']}  "
                  f"bootstrap {report.settings['bootstrap']} (seed {report.settings['seed']}), 95% CI[/dim]")
     return Panel("\n".join(lines), title="clbias audit", expand=False)
 
 
-def verdict_text(report: Report) -> Text:
-    sentences = verdict(report).sentences
-    return Text.from_markup("[bold]Verdict[/bold]\n" + "\n".join(f"• {escape(s)}" for s in sentences))
+def wrap_sentence(sentence: str, width: int | None) -> list[str]:
+    """`sentence` as lines of at most `width` characters after the bullet, broken only between items: a value
+    and its interval (`5 [3–8]`), with the language before it, never part."""
+    if width is None:
+        return [sentence]
+    room = max(width - len(BULLET), 20)
+    lines: list[str] = []
+    line = ""
+    for atom in _ATOM.findall(sentence):
+        if line and len(line) + 1 + len(atom) > room:
+            lines.append(line)
+            line = atom
+        else:
+            line = f"{line} {atom}" if line else atom
+    return lines + ([line] if line else [])
 
 
-def summary_table(report: Report, width: int | None = None) -> Table | None:
-    """The summary; with `width`, the least important columns (the last) are dropped until it fits."""
-    columns = summary_columns(report)
-    langs = summary_langs(report)
-    if not columns or not langs:
+def verdict_text(report: Report, views: ReportViews | None = None, width: int | None = None) -> Text:
+    """The verdict as bullets; with `width`, each bullet is wrapped by `wrap_sentence` under a hanging indent."""
+    sentences = (views or report_views(report)).verdict.sentences
+    text = Text.from_markup("[bold]Verdict[/bold]")
+    for sentence in sentences:
+        for i, line in enumerate(wrap_sentence(sentence, width)):
+            text.append("\n" + (BULLET if i == 0 else " " * len(BULLET)) + line)
+    return text
+
+
+def summary_table(report: Report, width: int | None = None, views: ReportViews | None = None) -> Table | None:
+    """The summary; with `width`, columns are dropped by their rank (`SummaryColumn.drop`: neutral EIR first,
+    the Mono-Same control last) until it fits."""
+    views = views or report_views(report)
+    columns = views.summary_columns
+    if not columns or not views.summary_rows:
         return None
-    found = verdict(report)
-    table = _summary(report, columns, langs, found)
+    table = _summary(views, columns)
     while width is not None and len(columns) > 1 and _natural_width(table) > width:
-        columns = columns[:-1]
-        table = _summary(report, columns, langs, found)
+        columns = drop_one(columns)
+        table = _summary(views, columns)
     return table
 
 
@@ -121,8 +131,8 @@ def _natural_width(table: Table) -> int:
     return Measurement.get(console, console.options, table).maximum
 
 
-def _summary(report: Report, columns: list[SummaryColumn], langs: list[str], found: Verdict) -> Table:
-    many = len(report.models) > 1
+def _summary(views: ReportViews, columns: list[SummaryColumn]) -> Table:
+    many = views.many_models
     table = Table(title="summary by language: value and 95% CI (X = the row's language)", title_justify="left",
                   box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False)
     table.add_column("lang", no_wrap=True)
@@ -132,12 +142,10 @@ def _summary(report: Report, columns: list[SummaryColumn], langs: list[str], fou
     for c in columns:
         table.add_column(f"{c.scenario}\n{display(c.metric).short} {display(c.metric).arrow}".rstrip(), justify="right",
                          no_wrap=True)
-    for lang in langs:
-        for i, model in enumerate(m.name for m in report.models):
-            cells = ["" if (cell := summary_cell(report, c, lang, model)) is None else display(c.metric).cell(*cell)
-                     for c in columns]
-            lead = [lang if i == 0 else ""] + ([escape(model)] if many else [])
-            table.add_row(*lead, LEANING_SHORT[found.leaning(lang, model)], *cells)
+    for row in views.summary_rows_for(columns):
+        cells = ["" if cell is None else display(c.metric).cell(*cell) for c, cell in zip(columns, row.cells)]
+        lead = [row.lang if row.first else ""] + ([escape(row.model)] if many else [])
+        table.add_row(*lead, LEANING_SHORT[row.leaning], *cells)
     return table
 
 
@@ -162,8 +170,8 @@ def matrix_table(m: LanguageMatrix, title_note: str = "") -> Table:
     return table
 
 
-def scenario_table(report: Report, kind: str, results: list[ScenarioResult]) -> Table:
-    keys = _columns(report)
+def scenario_table(report: Report, kind: str, results: list[ScenarioResult], views: ReportViews | None = None) -> Table:
+    keys = (views or report_views(report)).terminal_scenario_columns
     table = Table(title=f"{kind}  (value, 95% CI below)", title_justify="left", show_lines=True)
     table.add_column("pool")
     table.add_column("query")
@@ -193,10 +201,10 @@ def _delta(key: str, change: dict) -> str:
     return f"{text}\n[dim]{change.get('wins', 0)}/{change.get('ties', 0)}/{change.get('losses', 0)}[/dim]"
 
 
-def gap_table(report: Report) -> Table | None:
+def gap_table(report: Report, views: ReportViews | None = None) -> Table | None:
     if not report.gaps:
         return None
-    keys = [at_k(t, _k(report)) for t in GAP_COLUMNS]
+    keys = (views or report_views(report)).gap_columns
     table = Table(title="language gap: metric(en queries) − metric(X queries), points", title_justify="left")
     for col in ("scenario", "X", "model", "pairs"):
         table.add_column(col)
@@ -208,23 +216,28 @@ def gap_table(report: Report) -> Table | None:
     return table
 
 
-def top1_table(report: Report) -> Table:
+def top1_table(report: Report, views: ReportViews | None = None) -> Table:
+    keys = (views or report_views(report)).top1_columns
     table = Table(title="top-1 decomposition (% of queries): relevant/irrelevant × query language/English/other",
                   title_justify="left")
     for col in ("scenario", "model"):
         table.add_column(col)
-    for key in TOP1:
+    for key in keys:
         table.add_column(display(key).label, justify="right")
     for r in report.scenarios:
         if r.kind not in ("multi", "multi-all", "full"):
             continue
         for name, scores in r.by_model.items():
-            table.add_row(escape(r.name), escape(name), *[display(key).value(scores.metrics.get(key)) for key in TOP1])
+            table.add_row(escape(r.name), escape(name), *[display(key).value(scores.metrics.get(key)) for key in keys])
     return table
 
 
 def _present_values(report: Report) -> set[str]:
     return {key for r in report.scenarios for s in r.by_model.values() for key, v in s.metrics.items() if v is not None}
+
+
+def _k(report: Report) -> int:
+    return int(report.settings.get("k", 10))
 
 
 def field_table(report: Report) -> Table | None:
@@ -261,24 +274,27 @@ def neighbour_table(report: Report) -> Table:
     return table
 
 
-def render(report: Report, console: Console | None = None, detail: bool = False) -> None:
+def render(report: Report, console: Console | None = None, detail: bool = False,
+           views: ReportViews | None = None) -> None:
+    """Print the report; `views` (from `report_views`) when the caller renders the same report elsewhere too."""
     console = console or Console()
     report = inert_copy(report)  # ids, names and metadata are untrusted: no escape sequence reaches the terminal
-    console.print(header(report) if detail else compact_header(report))
+    views = views or report_views(report)
+    console.print(header(report) if detail else compact_header(report, console.width))
     console.print()
-    console.print(verdict_text(report))
-    summary = summary_table(report, console.width)
+    console.print(verdict_text(report, views, console.width), soft_wrap=True)
+    summary = summary_table(report, console.width, views)
     if summary is not None:
         console.print()
         console.print(summary)
-    metrics = MATRIX_METRICS if detail else MATRIX_METRICS[:1]
-    for model, metric in ((m.name, metric) for m in report.models for metric in metrics):
-        matrix = language_matrix(report, model, metric)
-        if matrix is not None:
+    shown = MATRIX_METRICS if detail else MATRIX_METRICS[:1]
+    k = int(report.settings.get("k", 10))
+    for matrix in views.matrices:
+        if matrix.metric in {m.format(k=k) for m in shown}:
             console.print()
-            console.print(matrix_table(matrix, f" ({model})" if len(report.models) > 1 else ""))
+            console.print(matrix_table(matrix, f" ({matrix.model})" if views.many_models else ""))
     if detail:
-        _render_detail(report, console)
+        _render_detail(report, console, views)
     console.print()
     console.print(Text(truncation_line(report, None if detail else console.width), style="dim"))
     if report.neighbours:
@@ -293,17 +309,14 @@ def render(report: Report, console: Console | None = None, detail: bool = False)
                            style="dim"))
 
 
-def _render_detail(report: Report, console: Console) -> None:
-    kinds: dict[str, list[ScenarioResult]] = {}
-    for r in report.scenarios:
-        kinds.setdefault(r.kind, []).append(r)
-    for kind, results in kinds.items():
-        console.print(scenario_table(report, kind, results))
-    gaps = gap_table(report)
+def _render_detail(report: Report, console: Console, views: ReportViews) -> None:
+    for kind, results in views.by_kind.items():
+        console.print(scenario_table(report, kind, results, views))
+    gaps = gap_table(report, views)
     if gaps is not None:
         console.print(gaps)
     if any(r.kind in ("multi", "multi-all", "full") for r in report.scenarios):
-        console.print(top1_table(report))
+        console.print(top1_table(report, views))
     field = field_table(report)
     if field is not None:
         console.print(field)

@@ -1,5 +1,10 @@
-"""The summary table every renderer leads with: one row per non-English language X, one column per scenario
-with its headline metric (value and CI in the same cell)."""
+"""The summary table every renderer leads with: an English row, then one row per non-English language X; one
+column per scenario with its headline metric (value and CI in the same cell).
+
+Columns carry a `drop` rank: a renderer short of width drops the highest first (neutral EIR, then the
+cross-lingual and full-pool columns), and the Mono-Same control is kept until only the evidence is left.
+The English row fills only the columns that have one English-query value (Mono-Same en→en, full); the Multi
+pools have one English-query value per language X, so those cells stay empty there."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,9 +21,12 @@ class SummaryColumn:
     kind: str
     metric: str  # registry key
     with_ci: bool = True
+    drop: int = 0  # a renderer short of width drops the highest rank first; 0 is never dropped
 
     def matches(self, r: ScenarioResult, lang: str) -> bool:
         if r.kind != self.kind:
+            return False
+        if _is_en(lang) and self.kind not in ("mono-same", "full"):
             return False
         if self.scenario == "X→en":
             return r.query_lang == lang and list(r.pool_langs) == [ENGLISH]
@@ -37,19 +45,39 @@ def _has(report: Report, kind: str, metric: str) -> bool:
 def summary_columns(report: Report) -> list[SummaryColumn]:
     k = int(report.settings.get("k", 10))
     ndcg, complete = at_k("ndcg@{k}", k), at_k("complete@{k}", k)
-    wanted = [SummaryColumn("multi", "multi", "twin_pref"), SummaryColumn("multi", "multi", "eir"),
-              SummaryColumn("multi", "multi", "eir_neutral", with_ci=False),
-              SummaryColumn("multi", "multi", "max_r_norm"), SummaryColumn("multi", "multi", complete),
-              SummaryColumn("mono-same", "mono-same", ndcg), SummaryColumn("X→en", "mono-cross", ndcg),
-              SummaryColumn("en→X", "mono-cross", ndcg), SummaryColumn("full", "full", "max_r_norm")]
+    wanted = [SummaryColumn("multi", "multi", "twin_pref", drop=0), SummaryColumn("multi", "multi", "eir", drop=4),
+              SummaryColumn("multi", "multi", "eir_neutral", with_ci=False, drop=8),
+              SummaryColumn("multi", "multi", "max_r_norm", drop=2), SummaryColumn("multi", "multi", complete, drop=3),
+              SummaryColumn("mono-same", "mono-same", ndcg, drop=1), SummaryColumn("X→en", "mono-cross", ndcg, drop=5),
+              SummaryColumn("en→X", "mono-cross", ndcg, drop=6), SummaryColumn("full", "full", "max_r_norm", drop=7)]
     return [c for c in wanted if _has(report, c.kind, c.metric)]
 
 
-def summary_langs(report: Report) -> list[str]:
-    langs = [l for l in report.corpus.get("doc_langs", []) if l != ENGLISH and not l.startswith(ENGLISH + "-")]
+def drop_one(columns: list[SummaryColumn]) -> list[SummaryColumn]:
+    """`columns` without the one a narrow renderer gives up first (the highest `drop` rank)."""
+    if len(columns) <= 1:
+        return columns
+    last = max(range(len(columns)), key=lambda i: (columns[i].drop, i))
+    return columns[:last] + columns[last + 1:]
+
+
+def _is_en(lang: str) -> bool:
+    return lang == ENGLISH or lang.startswith(ENGLISH + "-")
+
+
+def summary_langs(report: Report, columns: list[SummaryColumn] | None = None) -> list[str]:
+    """The rows: English first (when one of `columns`, default all, has an English-query value), then the
+    other languages."""
+    langs = [l for l in report.corpus.get("doc_langs", []) if not _is_en(l)]
     used = {r.query_lang for r in report.scenarios if r.kind != "matrix"} | {
         p for r in report.scenarios if r.kind != "matrix" for p in r.pool_langs}
-    return [l for l in langs if l in used]
+    rows = [l for l in langs if l in used]
+    columns = summary_columns(report) if columns is None else columns
+    english = [l for l in report.corpus.get("doc_langs", []) if _is_en(l)][:1]
+    if rows and english and any(summary_cell(report, c, english[0], m.name) is not None
+                                for c in columns for m in report.models):
+        rows.insert(0, english[0])
+    return rows
 
 
 def summary_cell(report: Report, column: SummaryColumn, lang: str, model: str

@@ -2,7 +2,7 @@
 
 Rules, per model and per non-English language X:
 
-Evidence scenario: the parallel pool `multi [en+X] q=X` (method.md section 8: units present in English and
+Evidence scenario: the parallel pool `multi [en+X] q=X` (docs/method.md, section 8: units present in English and
 X only); else the smallest parallel `multi-n` pool with X queries; else the corpus as it is, `multi-all
 [en+X] q=X`, then `full` with X queries (a corpus without parallel_id has no parallel pool; the scenario's
 name in the verdict says which pool was read). A language with none of these (or no English documents) is
@@ -14,7 +14,7 @@ Leaning, from the first evidence the scenario has, by its 95% CI:
      high end < 50, else neutral.
   2. else EIR against its neutral value `eir_neutral` (the EIR of a language-blind model of the same ranking
      quality): English-preferring if EIR's CI low > the neutral value, own-language if its CI high < it.
-  3. else EIR against `EIR_BOUND` (20 %, the bound of the README's `--fail-if 'eir>20'` example):
+  3. else EIR against `EIR_BOUND` (20 %, the bound of the `--fail-if 'eir>20'` example in docs/audit.md):
      English-preferring if EIR's CI low > 20. Without a neutral value a low EIR cannot show own-language
      preference (good ranking alone gives it), so the other outcome is "no clear preference".
 Together: the same scenario's Max@R_norm and Complete@k (X queries): "together" when Complete@k >=
@@ -23,6 +23,9 @@ Two models: every comparison (base, other) in each language's evidence scenario,
   Max@R_norm and Complete@k: a win when the paired 95% CI of the difference excludes 0 (the one rule,
   `clbias.metrics.stats.significant`), better or worse by the metric's direction. Each language is its own
   statement, read at 95% without family-wise correction over languages and metrics; the sentence says so.
+Control: with two models, one more sentence per compared model on Mono-Same nDCG@k (same-language retrieval,
+  which a fix must not lower), English included, by the same rule; without a Mono-Same scenario the verdict
+  says the control was not measured.
 """
 from __future__ import annotations
 
@@ -179,9 +182,17 @@ def model_changes(report: Report, found: list[LanguageFinding]) -> list[ModelCha
 
 
 def _num(key: str, value: float | None, ci: list[float] | tuple[float, float] | None, sign: bool = False) -> str:
+    """A value and its CI (`5 [3–8]`, `-12.0 [-20 to -4]`); a signed difference whose interval would round to
+    one number (`+0 [+0 to +0]`) is written at the metric's full precision (`+0.2 [+0.1 to +0.3]`)."""
     d = display(key)
     text = d.value(value, sign=sign)
-    return f"{text} [{d.ci(list(ci), sign)}]" if ci and value is not None else text
+    if not ci or value is None:
+        return text
+    interval = d.ci(list(ci), sign)
+    low, _, high = interval.partition(" to ")
+    if sign and low == high:
+        text, interval = d.value(value, precise=True, sign=True), d.ci(list(ci), sign, precise=True)
+    return f"{text} [{interval}]"
 
 
 def _list(items: list[str]) -> str:
@@ -269,6 +280,38 @@ def _change_sentences(report: Report, changes: list[ModelChange], found: list[La
     return sentences
 
 
+def control_sentences(report: Report) -> list[str]:
+    """The control: each compared model against the first on Mono-Same nDCG@k, per language (see the module)."""
+    names = [m.name for m in report.models]
+    if len(names) < 2:
+        return []
+    key = at_k("ndcg@{k}", int(report.settings.get("k", 10)))
+    label = f"Mono-Same {display(key).label}"
+    mono = [r for r in report.scenarios if r.kind == "mono-same" and r.comparisons]
+    if not mono:
+        return [f"Control not measured: the report has no {label} comparison (same-language retrieval, which a fix "
+                f"must not lower); run the audit with --scenario mono-same."]
+    sentences = []
+    for other in names[1:]:
+        parts: dict[str, list[str]] = {"worse": [], "better": [], "same": []}
+        for r in mono:
+            for comp in r.comparisons:
+                if comp.other != other:
+                    continue
+                change = comp.metrics.get(key) or {}
+                outcome = change_class(key, change) if change.get("diff") is not None else "same"
+                parts[outcome].append(r.query_lang if outcome == "same" else
+                                      f"{r.query_lang} {_num(key, change['diff'], change['ci'], sign=True)}")
+        said = [f"{outcome} in {_list(items)}" for outcome, items in (("worse", parts["worse"]),
+                                                                    ("better", parts["better"])) if items]
+        if parts["same"]:
+            said.append(f"no significant difference in {_list(parts['same'])}")
+        if said:
+            sentences.append(f"Control ({label}, same-language retrieval): {other} against {names[0]}: "
+                             + "; ".join(said) + ".")
+    return sentences
+
+
 def evidence_note(found: list[LanguageFinding]) -> str:
     used = {(f.evidence.metric, f.evidence.reference_name) for f in found if f.evidence}
     words = {("twin_pref", "50"): "twin preference rate vs 50",
@@ -296,6 +339,7 @@ def verdict(report: Report) -> Verdict:
         block = _leaning_sentences(report, mine, prefix) + _together_sentences(report, mine)
         sentences += [f"[{name}] {s}" for s in block] if len(names) > 1 else block
     sentences += _change_sentences(report, changes, found)
+    sentences += control_sentences(report)
     for name in (m.name for m in report.models):
         m = language_matrix(report, name)
         if m is not None:

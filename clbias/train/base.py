@@ -1,6 +1,6 @@
 """The model training starts from: a Hugging Face directory plus the contract of its exported manifest.
 
-Prefixes, pooling and normalisation are part of the model (README, "Models"), so training embeds texts
+Prefixes, pooling and normalisation are part of the model (docs/export.md), so training embeds texts
 exactly as the runtime will: they come from the base's `clbias.json` (the HF dir's own, e.g. an earlier
 training run's, or that of its export under exported/NAME), or are given explicitly.
 """

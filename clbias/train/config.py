@@ -15,7 +15,7 @@ JSD_ONLY_WARNING = ("--loss jsd trains the distribution alignment alone; the pap
 # Fields that may differ between the original run and a resumed one: they do not change the maths
 # (bucketing, threads and compilation change only how the same sums are computed).
 RESUMABLE_CHANGES = ("save_every", "device", "bucket", "threads", "compile")
-# Our terms beyond the paper (method.md section 7: the paper's recipe costs Mono-Same nDCG): each is added to
+# Our terms beyond the paper (docs/method.md, section 7: the paper's recipe costs Mono-Same nDCG): each is added to
 # the paper's loss with its weight; all weights 0 is exactly the paper's recipe.
 EXTRA_TERMS = ("mono", "distill", "query", "hard")
 # Named weight sets for `clbias train --recipe` (evidence: benchmarks/results/alignment-manpages.md).
@@ -35,7 +35,7 @@ DEFAULT_RECIPE = "paper"
 class TrainConfig:
     """What `clbias train` optimises and how.
 
-    Defaults (the paper gives no hyperparameters; method.md section 4):
+    Defaults (the paper gives no hyperparameters; docs/method.md, section 4):
     - `loss="jsd+nce"` with equal weights, as in the paper. `jsd` alone is never a default.
     - `jsd_input="raw"`: the softmax runs over the pooled embedding *before* L2 normalisation. For a unit
       vector the softmax is nearly uniform and sqrt-JSD is about |x - y| / sqrt(8 d), so the term would hardly

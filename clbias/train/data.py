@@ -237,7 +237,7 @@ def build_triplets(corpus_dir: str | Path, split: str = "train", langs: Sequence
     summary = {"source": str(path), "units": len(units), "usable_units": len(usable), "requested": n,
                "short": {lang: quotas[lang] - counts.get(lang, 0) for lang in wanted
                          if counts.get(lang, 0) < quotas[lang]},
-               "seed": seed, "held_out": held, **_counts(triplets, wanted)}
+               "share": dict(quotas), "seed": seed, "held_out": held, **_counts(triplets, wanted)}
     return triplets, summary
 
 

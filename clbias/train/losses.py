@@ -1,4 +1,4 @@
-"""The training losses: the paper's two (method.md section 4) and our distillation term.
+"""The training losses: the paper's two (docs/method.md, section 4) and our distillation term.
 
 InfoNCE also serves our monolingual, query-side and hard-negative terms (trainer.py picks their anchors and
 candidates). torch is imported inside the functions."""

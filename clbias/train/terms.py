@@ -1,6 +1,6 @@
 """The loss components of one batch: which texts each term anchors on, what it compares them with.
 
-Paper (method.md section 4):
+Paper (docs/method.md, section 4):
 - `jsd`      sqrt-JSD between the dimension-softmax of p_en and p_tgt;
 - `nce`      InfoNCE, anchor p_tgt, positive its q_en, negatives the batch's other q_en;
 - `nce_doc`  (ablation) InfoNCE, anchor p_tgt, positive its p_en, negatives the batch's other p_en.

@@ -3,7 +3,7 @@
 Per language X of the validation triplets, as the audit's scenarios do it over their pools:
 - `val_multi_max_r_norm`: Multi pool = the English and X passages of X's triplets; every English query and
   every X query (q_tgt, where the triplet has one) has both versions of its passage relevant; Max@R_norm
-  (method.md section 3), averaged over all queries of all languages;
+  (docs/method.md, section 3), averaged over all queries of all languages;
 - `val_mono_ndcg@10`: Mono-Same pools (English passages for English queries, X passages for X queries),
   one relevant passage per query; nDCG@10, averaged likewise.
 Ranks count the passages scoring strictly higher (ties resolved in the relevant passage's favour), so the

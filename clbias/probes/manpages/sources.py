@@ -51,7 +51,7 @@ TRANSLATIONS: dict[str, tuple[tuple[str, ...], str]] = {
 # the same commands but are not translations of the English text the set pairs them with.
 COMPARABLE_LANGS = frozenset({"ja", "zh", "tr"})
 
-# The languages with at least 150 usable pages (measured, see README); the default selection.
+# The languages with at least 150 usable pages (measured, see docs/probe-sets.md); the default selection.
 DEFAULT_LANGS: tuple[str, ...] = ("de", "es", "fr", "ja", "pl", "ru", "tr", "uk", "zh")
 
 # English: man-pages (sections 2-7; 6.03, the version manpages-l10n translated) first, then the packages that

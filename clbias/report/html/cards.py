@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from ..display import parallel_text
+from ..display import parallel_text, params_text
 from ..model import ModelInfo, Report
 from .svg import _e, _is_en, _json, _k
 
@@ -60,12 +60,13 @@ def _corpus_card(report: Report) -> str:
 def _run_card(report: Report) -> str:
     idx, s, env = report.index, report.settings, report.environment
     recall = idx.get("recall_vs_exact")
-    items = [("index", f"{_e(idx.get('kind'))} <code>{_e(_json(idx.get('params')))}</code>"),
+    params = params_text(idx.get("params"))
+    items = [("index", _e(idx.get("kind")) + (f" ({_e(params)})" if params else "")),
              (f"recall@{_k(report)} vs exact", _e(f"{recall:.3f}") if isinstance(recall, (int, float)) else "exact search"),
              ("cutoff k / depth", f"{_e(s.get('k'))} / {_e(s.get('depth'))}"),
              ("bootstrap", f"{_e(s.get('bootstrap'))} resamples, seed {_e(s.get('seed'))}, "
                            f"{_e(round(100 * float(s.get('ci_level', 0.95))))}% CI"),
-             ("translations relevant", _e(s.get("expand_translations"))),
+             ("translations relevant", "yes" if s.get("expand_translations") else "no"),
              ("threads", _e(env.get("threads"))),
              ("versions", _e(", ".join(f"{k} {v}" for k, v in env.items()
                                        if k not in ("threads", "platform", "cpu_count") and v is not None))),

@@ -5,15 +5,14 @@ from pathlib import Path
 
 from ...io import write_text_atomic
 from ...text import inert_copy
-from ..matrix import MATRIX_METRICS, language_matrix
-from ..model import Report, ScenarioResult
-from ..verdict import verdict
+from ..model import Report
+from ..views import ReportViews, report_views
 from .cards import _cards, _title
 from .plot_comparison import plot_model_comparison
 from .plot_matrix import plot_language_matrix
 from .plot_metric_bars import plot_metric_bars
 from .plot_topk_mix import plot_topk_mix
-from .plot_twins import plot_rank_of_twins
+from .plot_twins import DOTS_MAX, plot_rank_of_twins
 from .svg import BETTER, EN_COLOUR, FONT, GRID, INK, MUTED, SAME_COLOUR, WORSE, _e, _figure, _k
 from .tables import (field_table, gap_table, glossary, matrix_table, neighbour_table, notes_html, scenario_table,
                      summary_table, top1_table, truncation_table, verdict_html)
@@ -39,7 +38,14 @@ code, .mono {{ font-family: "JetBrains Mono", "DejaVu Sans Mono", Menlo, Consola
 .sha {{ font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 11.5px; color: #3a4653;
         background: #f1f3f5; padding: 1px 5px; border-radius: 4px; overflow-wrap: anywhere; }}
 .en {{ color: var(--en); font-weight: 600; }}
-.tablewrap {{ overflow-x: auto; background: #fff; border: 1px solid var(--grid); border-radius: 8px; margin: 0 0 14px; }}
+.tablewrap {{ overflow-x: auto; border: 1px solid var(--grid); border-radius: 8px; margin: 0 0 14px;
+              scrollbar-width: thin; scrollbar-color: #b9c2cc transparent; background-color: #fff;
+              background: linear-gradient(to right, #fff 30%, rgba(255,255,255,0)) left / 40px 100% no-repeat local,
+                          linear-gradient(to left, #fff 30%, rgba(255,255,255,0)) right / 40px 100% no-repeat local,
+                          radial-gradient(farthest-side at 0 50%, rgba(31,41,51,.22), transparent) left / 14px 100% no-repeat scroll,
+                          radial-gradient(farthest-side at 100% 50%, rgba(31,41,51,.22), transparent) right / 14px 100% no-repeat scroll,
+                          #fff; }}
+/* the shadows at a table's edges (above) show that it scrolls sideways; they vanish when it fits */
 table {{ border-collapse: collapse; width: 100%; font-size: 12.5px; font-variant-numeric: tabular-nums; }}
 caption {{ text-align: left; padding: 10px 12px 6px; font-weight: 600; color: var(--ink); }}
 th {{ text-align: right; font-weight: 600; color: var(--muted); padding: 6px 10px; border-bottom: 1px solid var(--grid);
@@ -86,7 +92,9 @@ def _plots(report: Report) -> str:
             "version, the blue dot the rank of the relevant version in X, joined by a line. Ranks are derived from "
             "each query's Max@R and twin rank gap: exact with one relevant twin pair per query, approximate (≈ in "
             "the tooltip) with several. The grey tick marks the pool size, the dashed line the cutoff k; the bar on "
-            "the right counts the queries whose English version ranks higher; the tall ticks are the median ranks."), name))
+            "the right counts the queries whose English version ranks higher; the tall ticks are the median ranks. A row "
+            f"with more than {DOTS_MAX} queries is a density strip instead: English versions above, X versions below, "
+            "darker where more queries rank, the dark tick at each median."), name))
         out.append(_figure("topk-language-mix", plot_topk_mix(report, name), (
             "<b>Language mix of the results.</b> Left: what each query's top-1 result is — relevant or irrelevant, "
             f"in the query's language (blue), in <span class=\"en\">English</span> (amber) or in a third language "
@@ -110,44 +118,38 @@ def _plots(report: Report) -> str:
     return "".join(out)
 
 
-def _matrix_section(report: Report) -> str:
+def _matrix_section(views: ReportViews) -> str:
     out = []
-    for name in (m.name for m in report.models):
-        for metric in MATRIX_METRICS:
-            m = language_matrix(report, name, metric)
-            if m is None:
-                continue
-            out.append(_figure("language-matrix", plot_language_matrix(m), (
-                f"<b>Language matrix, {_e(m.metric)}, {_e(name)}.</b> Every query language (rows) searching a pool "
-                "of one language (columns); the diagonal is monolingual retrieval. Darker = higher. Margins: the "
-                "mean cross-lingual penalty S(X,Y) − S(X,X) per query language (right) and per pool language "
-                "(bottom); each cell's tooltip gives its CI, penalty and direction asymmetry S(X,Y) − S(Y,X)."), name))
-            out.append(matrix_table(m))
+    for m in views.matrices:
+        out.append(_figure("language-matrix", plot_language_matrix(m), (
+            f"<b>Language matrix, {_e(m.metric)}, {_e(m.model)}.</b> Every query language (rows) searching a pool "
+            "of one language (columns); the diagonal is monolingual retrieval. Darker = higher. Margins: the "
+            "mean cross-lingual penalty S(X,Y) − S(X,X) per query language (right) and per pool language "
+            "(bottom); each cell's tooltip gives its CI, penalty and direction asymmetry S(X,Y) − S(Y,X)."), m.model))
+        out.append(matrix_table(m))
     return "".join(out)
 
 
-def to_html(report: Report) -> str:
-    """The whole report as one self-contained HTML page (no scripts, no external resources)."""
+def to_html(report: Report, views: ReportViews | None = None) -> str:
+    """The whole report as one self-contained HTML page (no scripts, no external resources); `views` (from
+    `report_views`) when the caller renders the same report elsewhere too."""
     report = inert_copy(report)  # control characters shown as escapes; HTML is escaped where it is written
-    found = verdict(report)
-    kinds: dict[str, list[ScenarioResult]] = {}
-    for r in report.scenarios:
-        kinds.setdefault(r.kind, []).append(r)
+    views = views or report_views(report)
     tables = "".join(f"<details {'open' if kind != 'matrix' else ''}><summary>{_e(kind)} · {len(results)} "
-                     f"scenarios</summary>{scenario_table(report, kind, results)}</details>"
-                     for kind, results in kinds.items())
-    body = [_title(report), verdict_html(found), summary_table(report, found), _cards(report)]
+                     f"scenarios</summary>{scenario_table(views, kind, results)}</details>"
+                     for kind, results in views.by_kind.items())
+    body = [_title(report), verdict_html(views.verdict), summary_table(views), _cards(report)]
     if report.notes:
         body.append(f"<h2>Notes</h2>{notes_html(report)}")
-    matrix = _matrix_section(report)
+    matrix = _matrix_section(views)
     if matrix:
         body.append(f"<h2>Language matrix</h2>{matrix}")
-    body.append(f"<h2>Plots</h2>{_plots(report)}")
+    body.append(f"<h2 id=\"plots\">Plots</h2>{_plots(report)}")
     body.append("<h2>Scenarios</h2><p class=\"lede\">Each cell: mean over queries and its 95% CI. "
                 "Δ rows: paired difference to the first model, * and colour when its 95% CI excludes 0 (green: better, "
                 "red: worse, by the metric's direction), with per-query wins/ties/losses. Rows with English queries are "
                 "in amber.</p>" + (tables or '<p class="muted">no scenario</p>'))
-    extra = gap_table(report) + top1_table(report)
+    extra = gap_table(report, views) + top1_table(report, views)
     if extra:
         body.append(f"<h2>Language gap and top-1 decomposition</h2>{extra}")
     field = field_table(report)
@@ -169,5 +171,5 @@ def to_html(report: Report) -> str:
             f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>{''.join(body)}</main></body></html>\n")
 
 
-def write_html(report: Report, path: str | Path) -> None:
-    write_text_atomic(path, to_html(report))
+def write_html(report: Report, path: str | Path, views: ReportViews | None = None) -> None:
+    write_text_atomic(path, to_html(report, views))

@@ -45,7 +45,7 @@ def plot_model_comparison(report: Report, base: str, other: str) -> str:
         r, comp = line
         parts.append(_text(left - 10, y + row_h / 2 + 4, short_name(r), 11, "end",
                            EN_COLOUR if _is_en(r.query_lang) else INK, tip=r.name))
-        parts.append(_wtl_bar(comp.metrics.get("max_r_norm") or {}, wtl_x, y + 4, wtl_w - 70, row_h - 8))
+        parts.append(_wtl_bar(comp.metrics.get("max_r_norm") or {}, wtl_x, y + 4, width - 2, row_h - 8))
     return _svg(width, bottom + 40, "".join(parts), f"paired comparison {other} minus {base}")
 
 
@@ -92,7 +92,12 @@ def _diff_mark(r: ScenarioResult, comp: Comparison, key: str, scale: Scale, y: f
     return "".join(parts)
 
 
-def _wtl_bar(d: dict[str, Any], x: float, y: float, w: float, h: float) -> str:
+WTL_LABEL_W = 86.0  # room for the widest label, "9999/9999/9999" at 10.5 px
+
+
+def _wtl_bar(d: dict[str, Any], x: float, y: float, right: float, h: float) -> str:
+    """The bar from `x`, its count label right-aligned at `right` (so a long label never leaves the plot)."""
+    w = right - x - WTL_LABEL_W - 6
     wins, ties, losses = int(d.get("wins", 0) or 0), int(d.get("ties", 0) or 0), int(d.get("losses", 0) or 0)
     total = wins + ties + losses
     if not total:
@@ -103,5 +108,5 @@ def _wtl_bar(d: dict[str, Any], x: float, y: float, w: float, h: float) -> str:
         seg = w * count / total
         parts.append(_rect(cursor, y, seg, h, colour, tip=tip))
         cursor += seg
-    parts.append(_text(x + w + 6, y + h - 1, f"{wins}/{ties}/{losses}", 10.5, fill=INK))
+    parts.append(_text(right, y + h - 1, f"{wins}/{ties}/{losses}", 10.5, "end", fill=INK, tip=tip))
     return "".join(parts)

@@ -1,4 +1,8 @@
-"""Plot: where the two relevant language versions (twins) of each query land in the ranking."""
+"""Plot: where the two relevant language versions (twins) of each query land in the ranking.
+
+Up to `DOTS_MAX` queries per row each query is a pair of dots joined by a line; above that the dots would
+merge into a smear, so the row becomes a density strip: the English versions' ranks in the upper half, the X
+versions' in the lower half, each bin shaded by its share of the row's queries, with the medians marked."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -7,6 +11,11 @@ from ..model import ModelScores, Report
 from .lanes import Lane, _lane_label, _multi_lanes, _other_lang, _scores
 from .svg import (EN_COLOUR, INK, MUTED, NEUTRAL, SAME_COLOUR, SAME_LIGHT, Scale, _axis_x, _circle, _el, _k, _legend,
                   _line, _placeholder, _rect, _svg, _text)
+
+
+DOTS_MAX = 300  # queries per row drawn as dots; more become a density strip
+DENSITY_BINS = 90
+COUNT_LABEL_W = 64.0  # room for the widest count label, "9999/9999" at 11 px
 
 
 def twin_ranks(max_r: float | None, gap: float | None) -> tuple[float, float] | None:
@@ -62,11 +71,12 @@ def _twin_lane(lane: Lane, model: str, scale: Scale, y0: float, h: float, width:
     ahead = behind = 0
     en_ranks: list[float] = []
     x_ranks: list[float] = []
+    dots = n <= DOTS_MAX
     for q, value in enumerate(max_r):
         y = y0 + 5 + (q + 0.5) / max(n, 1) * (h - 10)
         ranks = twin_ranks(value, gaps[q] if q < len(gaps) else None)
         if ranks is None:
-            if value is not None:
+            if value is not None and dots:
                 parts.append(_circle(scale(value), y, 2.6, NEUTRAL, tip=f"query {q + 1}: Max@R {value:g} (no twin pair)"))
             continue
         en, other = ranks
@@ -74,6 +84,8 @@ def _twin_lane(lane: Lane, model: str, scale: Scale, y0: float, h: float, width:
         behind += other < en
         en_ranks.append(en)
         x_ranks.append(other)
+        if not dots:
+            continue
         gap = gaps[q]
         assert gap is not None  # twin_ranks gives ranks only with a gap
         approx = "" if float(gap).is_integer() else "≈ "
@@ -82,20 +94,47 @@ def _twin_lane(lane: Lane, model: str, scale: Scale, y0: float, h: float, width:
         parts.append(_el("g", _line(scale(en), y, scale(other), y, "#8f9aa6", 0.7, opacity=0.35)
                          + _circle(scale(other), y, 2.7, SAME_COLOUR, opacity=0.9)
                          + _circle(scale(en), y, 2.7, EN_COLOUR, opacity=0.9), tip))
+    if not dots:
+        half = (h - 8) / 2
+        parts.append(_density_strip(en_ranks, scale, y0 + 4, half - 1, EN_COLOUR, "English version"))
+        parts.append(_density_strip(x_ranks, scale, y0 + 4 + half + 1, half - 1, SAME_COLOUR, f"{x_lang} version"))
     for side_ranks, colour, who in ((x_ranks, SAME_COLOUR, f"{x_lang} version"),
                                     (en_ranks, EN_COLOUR, "English version")):
-        if side_ranks:
+        if side_ranks and dots:
             med = _median(side_ranks)
             parts.append(_rect(scale(med) - 1.5, y0 + 2, 3, h - 4, colour, rx=1.5,
                                tip=f"{lane.scenario.name}: median rank of the {who} {med:g}"))
     total = ahead + behind
     if total:
         share = ahead / total
-        bar_x, bar_w = width - right_col + 4, 90.0
+        bar_x = width - right_col + 4
+        bar_w = right_col - 4 - COUNT_LABEL_W - 6
         parts.append(_rect(bar_x, y0 + h / 2 - 5, bar_w, 10, SAME_LIGHT, rx=2))
         parts.append(_rect(bar_x, y0 + h / 2 - 5, bar_w * share, 10, EN_COLOUR, rx=2,
                            tip=f"English version ranked higher in {ahead} of {total} queries"))
-        parts.append(_text(bar_x + bar_w + 6, y0 + h / 2 + 4, f"{ahead}/{total}", 11, fill=INK))
+        parts.append(_text(width - 2, y0 + h / 2 + 4, f"{ahead}/{total}", 11, anchor="end", fill=INK,
+                           tip=f"English version ranked higher in {ahead} of {total} queries"))
+    return "".join(parts)
+
+
+def _density_strip(ranks: Sequence[float], scale: Scale, y: float, h: float, colour: str, who: str) -> str:
+    """One band of `DENSITY_BINS` equal-width bins along the (log) rank axis, each shaded by the share of
+    `ranks` in it (the fullest bin opaque), with the median marked."""
+    if not ranks:
+        return ""
+    lo, hi = scale.a, scale.b
+    step = (hi - lo) / DENSITY_BINS
+    counts = [0] * DENSITY_BINS
+    for rank in ranks:
+        counts[min(max(int((scale(rank) - lo) / step), 0), DENSITY_BINS - 1)] += 1
+    most = max(counts)
+    parts = []
+    for i, count in enumerate(counts):
+        if count:
+            parts.append(_rect(lo + i * step, y, step + 0.3, h, colour, opacity=0.12 + 0.88 * count / most,
+                               tip=f"{who}: {count} of {len(ranks)} queries"))
+    med = _median(ranks)
+    parts.append(_rect(scale(med) - 1, y - 1, 2, h + 2, INK, tip=f"median rank of the {who} {med:g}"))
     return "".join(parts)
 
 

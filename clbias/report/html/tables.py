@@ -3,19 +3,14 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from ..display import at_k, change_class, display, field_keys, gap_pairs, significant
+from ..display import change_class, display, field_keys, gap_pairs, significant
 from ..matrix import LanguageMatrix
 from ..model import LanguageGap, Report, ScenarioResult
-from ..summary import summary_cell, summary_columns, summary_langs
 from ..truncation import truncation_counts, truncation_ids
 from ..verdict import LEANING_SHORT, Verdict
+from ..views import ReportViews
 from .cards import _langs_html
-from .svg import TOP1_COLOURS, _cell, _e, _is_en, _k
-
-SCENARIO_COLUMNS = ("max_r", "max_r_norm", "complete@{k}", "ndcg@{k}", "recall@{k}", "mrr@{k}", "eir",
-                    "en_exposure@{k}")
-OPTIONAL_COLUMNS = ("twin_pref", "eir_neutral")
-GAP_COLUMNS = ("max_r_norm", "complete@{k}", "ndcg@{k}", "mrr@{k}")
+from .svg import _cell, _e, _is_en, _k
 
 
 def _th(key: str) -> tuple[str, bool, str]:
@@ -40,23 +35,20 @@ def verdict_html(found: Verdict) -> str:
     return f'<section class="verdict" data-section="verdict"><h2>Verdict</h2><ul>{items}</ul></section>'
 
 
-def summary_table(report: Report, found: Verdict) -> str:
-    columns = summary_columns(report)
-    langs = summary_langs(report)
-    if not columns or not langs:
+def summary_table(views: ReportViews) -> str:
+    columns = views.summary_columns
+    if not columns or not views.summary_rows:
         return ""
-    many = len(report.models) > 1
+    many = views.many_models
     head: list[Any] = [("lang", True)] + ([("model", True)] if many else []) + [("verdict", True)]
     head += [(f"{c.scenario}\n{display(c.metric).title}", False, display(c.metric).description) for c in columns]
     rows = []
-    for lang in langs:
-        for i, m in enumerate(report.models):
-            cells = "".join(f"<td>{_cell(c.metric, *cell)}</td>" if (cell := summary_cell(report, c, lang, m.name))
-                            else "<td></td>" for c in columns)
-            leaning = found.leaning(lang, m.name)
-            lead = f'<td class="l">{_e(lang) if i == 0 else ""}</td>' + (f'<td class="l">{_e(m.name)}</td>' if many else "")
-            rows.append(f'<tr class="{"summary-first" if i == 0 else ""}">{lead}<td class="l lean-{_e(leaning)}">'
-                        f"{_e(LEANING_SHORT[leaning] or '–')}</td>{cells}</tr>")
+    for row in views.summary_rows:
+        cells = "".join(f"<td>{_cell(c.metric, *cell)}</td>" if cell else "<td></td>" for c, cell in zip(columns, row.cells))
+        lead = (f'<td class="l">{_e(row.lang) if row.first else ""}</td>'
+                + (f'<td class="l">{_e(row.model)}</td>' if many else ""))
+        rows.append(f'<tr class="{"summary-first" if row.first else ""}">{lead}<td class="l lean-{_e(row.leaning)}">'
+                    f"{_e(LEANING_SHORT[row.leaning] or '–')}</td>{cells}</tr>")
     return _table("summary by language: value and 95% CI (X = the row's language)", head, rows, "summary")
 
 
@@ -78,16 +70,9 @@ def _signed(value: float | None) -> str:
     return "–" if value is None else f"{value:+.1f}"
 
 
-def _columns(report: Report) -> list[str]:
-    k = _k(report)
-    present = [key for key in OPTIONAL_COLUMNS if any(s.metrics.get(key) is not None for r in report.scenarios
-                                                       for s in r.by_model.values())]
-    return [at_k(t, k) for t in SCENARIO_COLUMNS] + present
-
-
-def scenario_table(report: Report, kind: str, results: Sequence[ScenarioResult]) -> str:
-    keys = _columns(report)
-    many = len(report.models) > 1
+def scenario_table(views: ReportViews, kind: str, results: Sequence[ScenarioResult]) -> str:
+    keys = views.scenario_columns
+    many = views.many_models
     head: list[Any] = [("pool", True), ("query", True), ("n", False)] + ([("model", True)] if many else [])
     head += [_th(key) for key in keys]
     rows = []
@@ -120,10 +105,10 @@ def _delta_cell(key: str, change: dict[str, Any]) -> str:
                    f'{_e(change.get("losses", 0))}</span>')
 
 
-def gap_table(report: Report) -> str:
+def gap_table(report: Report, views: ReportViews) -> str:
     if not report.gaps:
         return ""
-    keys = [at_k(t, _k(report)) for t in GAP_COLUMNS]
+    keys = views.gap_columns
     head: list[Any] = [("scenario", True), ("X", True), ("model", True), ("pairs", True)]
     head += [(display(key).label, False, display(key).description) for key in keys]
     rows = [_gap_row(g, keys) for g in report.gaps]
@@ -137,11 +122,11 @@ def _gap_row(g: LanguageGap, keys: Sequence[str]) -> str:
             f'<td class="l">{_e(g.model)}</td><td class="l">{_e(gap_pairs(g))}</td>{cells}</tr>')
 
 
-def top1_table(report: Report) -> str:
+def top1_table(report: Report, views: ReportViews) -> str:
     chosen = [r for r in report.scenarios if r.kind in ("multi", "multi-all", "full")]
-    if not chosen:
+    if not chosen or not views.top1_columns:
         return ""
-    keys = [key for key, _ in TOP1_COLOURS]
+    keys = views.top1_columns
     head: list[Any] = [("scenario", True), ("model", True)] + [_th(key) for key in keys]
     rows = []
     for r in chosen:
