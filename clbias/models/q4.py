@@ -174,8 +174,8 @@ def quantize_graph(fp32: "onnx.ModelProto", model: E5S1Model) -> tuple["onnx.Mod
     del out.graph.initializer[:]
     out.graph.initializer.extend(kept)
     for weight, q4 in replaced.items():
-        packed = q4.packed if matched[weight].transposed else q4.packed.reshape(q4.rows, -1)
-        out.graph.initializer.append(numpy_helper.from_array(packed, f"{weight}.q4"))
+        blocks = q4.packed if matched[weight].transposed else q4.packed.reshape(q4.rows, -1)
+        out.graph.initializer.append(numpy_helper.from_array(blocks, f"{weight}.q4"))
         out.graph.initializer.append(numpy_helper.from_array(q4.scales.reshape(-1) if matched[weight].transposed
                                                              else q4.scales, f"{weight}.q4_scales"))
     if not any(o.domain == CONTRIB_DOMAIN for o in out.opset_import):
