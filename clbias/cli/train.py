@@ -64,7 +64,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     speed = p.add_argument_group("execution (same maths)")
     speed.add_argument("--bucket", action=argparse.BooleanOptionalAction, default=DEFAULTS.bucket,
                        help="embed each step's distinct texts once, in length-sorted chunks (default: on)")
-    speed.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    speed.add_argument("--threads", type=int, help="torch intra-op threads (default: 1 when the load average "
+                                                   "exceeds the cores, else torch's choice)")
+    speed.add_argument("--attention", choices=("eager", "sdpa"), default=DEFAULTS.attention,
+                       help="attention kernel: eager (default; faster on the CPU with dropout) or sdpa")
+    speed.add_argument("--checkpointing", action=argparse.BooleanOptionalAction, default=DEFAULTS.checkpointing,
+                       help="gradient checkpointing: peak memory under 4 GB at batch 32 for a third more "
+                            "forward work (default: on)")
     speed.add_argument("--compile", action="store_true", help="torch.compile the model (pays only on long runs)")
     val = p.add_argument_group("validation")
     val.add_argument("--val-data", type=Path, help="validation triplets (no unit shared with --data; "
@@ -100,7 +106,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
                        save_every=args.save_every, device=args.device, jsd_weight=args.jsd_weight,
                        **recipe_weights(args),
                        hard_negatives=args.hard_negatives, train_layers=args.train_layers, dropout=args.dropout,
-                       bucket=args.bucket, threads=args.threads, compile=args.compile)
+                       bucket=args.bucket, threads=args.threads, compile=args.compile, attention=args.attention,
+                       checkpointing=args.checkpointing)
 
 
 def recipe_weights(args: argparse.Namespace) -> dict[str, float]:
@@ -167,10 +174,10 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"[yellow]warning:[/yellow] {JSD_ONLY_WARNING}")
     progress = TrainProgress(console)
     busy = _oversubscribed()
-    if busy and config.threads is None:  # shown once training starts, i.e. after every input check passed
-        progress.note = (f"[yellow]note:[/yellow] load average {busy[0]:.1f} on {busy[1]} cores: other processes "
-                         f"compete for the CPU, and --threads 1 can then be several times faster than the default "
-                         f"(benchmarks/results/train-speed.md)")
+    if busy and config.threads is None and config.device != "cuda":  # shown once every input check passed
+        progress.note = (f"[yellow]note:[/yellow] load average {busy[0]:.1f} on {busy[1]} cores: training with 1 "
+                         f"torch thread, several times faster than more when other processes compete for the CPU "
+                         f"(benchmarks/results/train-speed.md); --threads N overrides")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = train(args.data, args.out, base, config, resume=args.resume, progress=progress,
@@ -183,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
     if result.tokens_per_second:
         speed += f", {result.tokens_per_second:.0f} tokens/s"
     console.print(f"trained {args.out}: steps {result.resumed_from}->{result.step} of {result.total_steps} on "
-                  f"{result.device} ({speed}); mean {losses}; {result.truncated} texts cut to the max length")
+                  f"{result.device}, {result.threads} threads ({speed}); mean {losses}; {result.truncated} texts cut to the max length")
     console.print(f"next: clbias export {args.out} --name {args.out.name} --int8")
     return 0
 

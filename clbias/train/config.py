@@ -10,11 +10,12 @@ from ..errors import InputError
 LOSSES = ("jsd+nce", "nce", "jsd", "nce-psg")
 JSD_INPUTS = ("raw", "normalized")
 DEVICES = ("auto", "cpu", "cuda")
+ATTENTIONS = ("eager", "sdpa")
 JSD_ONLY_WARNING = ("--loss jsd trains the distribution alignment alone; the paper's ablation shows it collapses "
                     "retrieval (Max@R_norm 68 -> 15). Use it only to reproduce that ablation.")
 # Fields that may differ between the original run and a resumed one: they do not change the maths
 # (bucketing, threads and compilation change only how the same sums are computed).
-RESUMABLE_CHANGES = ("save_every", "device", "bucket", "threads", "compile")
+RESUMABLE_CHANGES = ("save_every", "device", "bucket", "threads", "compile", "attention", "checkpointing")
 # Our terms beyond the paper (method.md section 7: the paper's recipe costs Mono-Same nDCG): each is added to
 # the paper's loss with its weight; all weights 0 is exactly the paper's recipe.
 EXTRA_TERMS = ("mono", "distill", "query", "hard")
@@ -63,7 +64,13 @@ class TrainConfig:
     - `train_layers`: train only the top N encoder layers (embeddings and lower layers frozen).
     - `dropout`: override the model's dropout (None keeps it: 0.1 for e5).
     Execution only (same maths): `bucket` (embed each step's distinct texts once, in length-sorted chunks
-    padded to their own longest text), `threads` (torch intra-op threads), `compile` (torch.compile).
+    padded to their own longest text), `threads` (torch intra-op threads; None: one thread when the machine's
+    load average exceeds its cores, else torch's default), `compile` (torch.compile), `attention` (eager:
+    the plain matmul-softmax attention, faster than SDPA on the CPU with attention dropout, which SDPA then
+    computes on its slow reference path), `checkpointing` (gradient checkpointing per encoder layer: keeps
+    only each layer's input for the backward pass and recomputes the rest with the same dropout masks; cuts
+    peak memory at batch 32 from ~9 GB to under 4 GB for about a third more forward work;
+    benchmarks/results/train-speed.md).
     """
 
     loss: str = "jsd+nce"
@@ -94,12 +101,16 @@ class TrainConfig:
     bucket: bool = True
     threads: int | None = None
     compile: bool = False
+    attention: str = "eager"
+    checkpointing: bool = True
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise InputError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}", field="loss")
         if self.jsd_input not in JSD_INPUTS:
             raise InputError(f"must be one of {', '.join(JSD_INPUTS)}", field="jsd_input")
+        if self.attention not in ATTENTIONS:
+            raise InputError(f"must be one of {', '.join(ATTENTIONS)}", field="attention")
         if self.device not in DEVICES:
             raise InputError(f"must be one of {', '.join(DEVICES)}", field="device")
         positive = {"tau": self.tau, "eps": self.eps, "lr": self.lr, "epochs": self.epochs}

@@ -51,6 +51,7 @@ class TrainResult:
     tokens_per_second: float | None = None  # real (non-padding) tokens through forward + backward
     padding_share: float | None = None  # share of forwarded tokens that were padding
     validation: list[dict[str, float]] = field(default_factory=list)  # {"step", metric: value}, step 0 = base
+    threads: int | None = None  # torch intra-op threads the run used
 
 
 def plan_steps(n: int, config: TrainConfig) -> int:
@@ -92,10 +93,11 @@ def train(data: str | Path, out: str | Path, base: BaseModel, config: TrainConfi
 
     device = _device(config.device)
     _quiet_transformers()
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    threads = config.threads or (auto_threads() if device.type == "cpu" else None)
+    if threads:
+        torch.set_num_threads(threads)
     torch.manual_seed(config.seed)
-    model = load_hf_model(out if resume else base.hf_dir, config.dropout).to(device)
+    model = load_hf_model(out if resume else base.hf_dir, config.dropout, config.attention).to(device)
     set_trainable(model, config)
     encoded = encode_triplets(triplets, base, config.max_length)
     optimizer = _optimizer(model, config)
@@ -112,7 +114,7 @@ def train(data: str | Path, out: str | Path, base: BaseModel, config: TrainConfi
         log = [row for row in read_log(out) if row["step"] <= start]
     note = note or _new_note(base, config, data, data_sha, triplets)
     tokenizer_dir = out if resume else base.hf_dir
-    result = TrainResult(out, start, total, start, device.type, encoded.truncated)
+    result = TrainResult(out, start, total, start, device.type, encoded.truncated, threads=torch.get_num_threads())
     if start >= total:
         return result
     rng_after_setup = torch.get_rng_state()
@@ -209,6 +211,8 @@ def set_trainable(model: Any, config: TrainConfig) -> None:
     `train_layers` encoder layers."""
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
+    if config.checkpointing and getattr(model, "supports_gradient_checkpointing", False):
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if config.train_layers is None:
         return
     layers = getattr(getattr(model, "encoder", None), "layer", None)
@@ -315,10 +319,27 @@ def _quiet_transformers() -> None:
     logging.set_verbosity_error()
 
 
-def load_hf_model(src: Path, dropout: float | None = None) -> Any:
+def auto_threads() -> int | None:
+    """1 when the machine's 1-minute load average exceeds its usable cores (other processes compete for
+    them: OpenMP threads then wait on each other, and one thread ran 5x faster than two on a loaded 2-core
+    machine, benchmarks/results/train-speed.md); None (torch's default) otherwise."""
+    import os
+
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 1 if cores > 1 and load > cores + 0.5 else None
+
+
+def load_hf_model(src: Path, dropout: float | None = None, attention: str | None = None) -> Any:
     from transformers import AutoModel
 
-    extra = {} if dropout is None else {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
+    extra: dict[str, Any] = {} if dropout is None else {"hidden_dropout_prob": dropout,
+                                                        "attention_probs_dropout_prob": dropout}
+    if attention is not None:
+        extra["attn_implementation"] = attention
     try:
         try:
             return AutoModel.from_pretrained(str(src), add_pooling_layer=False, **extra)
