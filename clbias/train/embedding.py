@@ -142,7 +142,6 @@ def mine_hard_negatives(frozen: FrozenEmbeddings, anchors: Sequence[int], pool: 
     """For each anchor row (its target passage), the `k` pool rows whose English passage the base model
     finds closest, skipping pool rows that `excluded(anchor, pool)` marks as relevant. Returns [len(anchors),
     k] pool row numbers, -1 where fewer than k candidates remain."""
-    import torch
     import torch.nn.functional as F
 
     a = F.normalize(frozen.get("p_tgt", anchors).float(), dim=-1)

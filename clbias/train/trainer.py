@@ -18,12 +18,12 @@ import numpy as np
 
 from ..errors import InputError, ModelError, first_line
 from .base import NOTE_SCHEMA, BaseModel
-from .checkpoint import has_checkpoint, load_state, read_log, read_note, save_checkpoint
+from .checkpoint import has_checkpoint, load_state, read_log, read_note, save_checkpoint, save_selected
 from .config import JSD_ONLY_WARNING, TrainConfig
 from .data import Triplet, check_tokenizable, read_triplets, sha256_text_file
 from .embedding import Embedder, FrozenEmbeddings
 from .terms import BatchLoss, Encoded, mine, planned_rows
-from .validation import Validation, check_disjoint
+from .validation import MONO, TWIN_DEV, Validation, check_disjoint
 
 MINE_POOL = 2048  # English passages searched for hard negatives (one per distinct passage, seeded sample)
 
@@ -84,6 +84,8 @@ def train(data: str | Path, out: str | Path, base: BaseModel, config: TrainConfi
     if config.query_weight > 0 and not any(t.q_tgt is not None for t in triplets):
         raise InputError("--query-weight needs target queries (field q_tgt), and no triplet has one", data)
     val_triplets = _validation_triplets(val_data, val_every, triplets, base)
+    if config.select != "last" and val_triplets is None:
+        raise InputError(f"--select {config.select} needs --val-data", field="select")
     _check_layers(base, config)
     data_sha = sha256_text_file(data)
     total = plan_steps(len(triplets), config)
@@ -155,6 +157,10 @@ def train(data: str | Path, out: str | Path, base: BaseModel, config: TrainConfi
                 note["validation"].append({"step": step + 1, **validation.measure(val_embedder)})
                 if progress:
                     _report_validation(progress, note["validation"][-1])
+                if config.select == "neutral" and better_neutral(note, note["validation"][-1], config.select_margin):
+                    note["selected"] = {"step": step + 1, "rule": selection_rule(config),
+                                        "validation": note["validation"][-1]}
+                    save_selected(out, model, base.hf_dir, {**note, "step": step + 1})
             if (step + 1) % config.save_every == 0 or step + 1 == total:
                 note.update(step=step + 1, total_steps=total, complete=step + 1 == total)
                 saved = _state(step + 1, optimizer, scheduler, device)
@@ -173,6 +179,23 @@ def train(data: str | Path, out: str | Path, base: BaseModel, config: TrainConfi
     result.padding_share = 1 - embedder.tokens / embedder.padded if embedder.padded else None
     result.validation = list(note.get("validation", []))
     return result
+
+
+def selection_rule(config: TrainConfig) -> str:
+    return (f"smallest {TWIN_DEV} (mean |twin preference - 50| over languages) among validation steps with "
+            f"{MONO} >= the base's - {config.select_margin}")
+
+
+def better_neutral(note: dict[str, Any], row: dict[str, float], margin: float) -> bool:
+    """Whether validation row `row` beats the selection so far: Mono-Same non-inferior to the base's (step
+    0's) at `margin` points, and twin preference closer to 50 than the kept step's."""
+    history = note.get("validation") or []
+    if not history or math.isnan(row.get(TWIN_DEV, math.nan)):
+        return False
+    if row[MONO] < history[0][MONO] - margin:
+        return False
+    kept = (note.get("selected") or {}).get("validation")
+    return kept is None or row[TWIN_DEV] < kept[TWIN_DEV]
 
 
 def _validation_triplets(val_data: str | Path | None, val_every: int, triplets: Sequence[Triplet],
