@@ -448,6 +448,7 @@ def protocol_main(argv: list[str]) -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/align-work/protocol"))
     ap.add_argument("--base-hf", type=Path, required=True)
     ap.add_argument("--base-exported", type=Path, required=True)
+    ap.add_argument("--no-in-domain", action="store_true", help="skip the audit of the held-out man-page units")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "alignment-ood.md")
     args = ap.parse_args(argv)
     work = args.work
@@ -504,8 +505,12 @@ def protocol_main(argv: list[str]) -> None:
                       for v in variants}
     models = ["base"] + [m for ms in variant_models.values() for m in ms if (exported / m / "clbias.json").is_file()]
     reports = {}
-    for label, probe in (("in-domain", work / "data"), ("ood", args.ood_probe)):
+    audits = [("ood", args.ood_probe)] + ([] if args.no_in_domain else [("in-domain", work / "data")])
+    for label, probe in audits:
         out_json = work / f"audit-{label}.json"
+        if out_json.is_file():
+            reports[label] = json.loads(out_json.read_text())
+            continue
         run([*clbias, "audit", str(probe), *[a for m in models for a in ("--model", str(exported / m))],
              "--langs", args.langs, "--scenario", "multi", "--scenario", "mono-same", "--bootstrap", "1000",
              "--seed", "0", "--threads", "2", "--quiet", "--json", str(out_json)], log, env)
@@ -530,8 +535,10 @@ def protocol_main(argv: list[str]) -> None:
         sel = note.get("selected")
         lines.append(f"| {name} | {cells} | {'step ' + str(sel['step']) if sel else 'none'} |")
     lines.append("")
-    for label, title in (("in-domain", "Held-out man-page units (training domain)"),
-                         ("ood", f"{args.ood_probe.name} (other domain, never trained on or used for choices)")):
+    for label, title in (("ood", f"{args.ood_probe.name} (other domain, never trained on or used for choices)"),
+                         ("in-domain", "Held-out man-page units (training domain)")):
+        if label not in reports:
+            continue
         cells = _report_cells(reports[label], variant_models, langs)
         lines += targets_lines(title, cells, variants, seeds, langs)
     lines += ["## Commands", "", "```", *log, "```"]

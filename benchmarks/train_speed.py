@@ -118,11 +118,25 @@ def main() -> None:
     names = [n for n in args.variants.split(",") if n]
     started, load_start = time.perf_counter(), load_average()
     results: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+    # each finished worker is appended here, so an interrupted run resumes where it stopped
+    done_file = args.out.with_suffix(".runs.jsonl")
+    done: dict[tuple[str, int], dict[str, Any]] = {}
+    if done_file.is_file():
+        for line in done_file.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            if row.get("settings") == [args.batch_size, args.max_length, args.steps]:
+                done[(row["variant"], row["round"])] = row
     for r in range(args.rounds):
         order = names if r % 2 == 0 else names[::-1]
         for name in order:
-            print(f"round {r + 1}: {name}", file=sys.stderr, flush=True)
-            results[name].append(run_worker(args, name, r))
+            if (name, r) not in done:
+                print(f"round {r + 1}: {name}", file=sys.stderr, flush=True)
+                row = {**run_worker(args, name, r), "round": r,
+                       "settings": [args.batch_size, args.max_length, args.steps]}
+                with done_file.open("a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(row) + "\n")
+                done[(name, r)] = row
+            results[name].append(done[(name, r)])
     ref = "old"
     rows = []
     for name in names:

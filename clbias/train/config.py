@@ -154,11 +154,12 @@ class TrainConfig:
         if self.uses_jsd and self.jsd_weight == 0:
             raise InputError(f"--loss {self.loss} with weight 0 leaves the JSD term out: use --loss nce instead",
                              field="jsd_weight")
-        optional_low = {"hard_negatives": (self.hard_negatives, 1), "train_layers": (self.train_layers, 1),
-                        "threads": (self.threads, 1)}
-        for name, (value, low) in optional_low.items():
-            if value is not None and value < low:
-                raise InputError(f"must be >= {low}, got {value}", field=name)
+        optional_low: dict[str, tuple[int | None, int]] = {
+            "hard_negatives": (self.hard_negatives, 1), "train_layers": (self.train_layers, 1),
+            "threads": (self.threads, 1)}
+        for name, (given, low) in optional_low.items():
+            if given is not None and given < low:
+                raise InputError(f"must be >= {low}, got {given}", field=name)
         if self.dropout is not None and not 0 <= self.dropout < 1:
             raise InputError(f"must be a fraction in [0, 1), got {self.dropout}", field="dropout")
 

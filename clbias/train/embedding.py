@@ -121,7 +121,7 @@ class FrozenEmbeddings:
         self.texts = texts
         self._cache: dict[tuple[str, int], "torch.Tensor"] = {}
 
-    def get(self, kind: str, rows: Sequence[int], chunk: int = 64) -> "torch.Tensor":
+    def get(self, kind: str, rows: "Sequence[int] | np.ndarray", chunk: int = 64) -> "torch.Tensor":
         import torch
 
         missing = [int(r) for r in dict.fromkeys(int(r) for r in rows) if (kind, int(r)) not in self._cache]

@@ -425,7 +425,8 @@ def batch_indices(n: int, batch_size: int, seed: int, micro: int) -> np.ndarray:
 def _optimizer(model: Any, config: TrainConfig, fused: bool = True) -> "torch.optim.Optimizer":
     import torch
 
-    decay, plain = [], []
+    decay: list[Any] = []
+    plain: list[Any] = []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
@@ -467,7 +468,7 @@ def _optimizer_step(batch_loss: BatchLoss, step: int, optimizer: Any, trainable:
     for a in range(config.grad_accum):
         rows = batch_indices(n, config.batch_size, config.seed, step * config.grad_accum + a)
         parts = batch_loss(rows)
-        loss = sum(weights[k] * v for k, v in parts.items()) / config.grad_accum
+        loss: Any = sum(weights[k] * v for k, v in parts.items()) / config.grad_accum
         if not torch.isfinite(loss):
             raise ModelError(f"loss is not finite at step {step + 1} (try a lower --lr)")
         loss.backward()
