@@ -26,6 +26,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+from clbias.metrics.stats import significant  # noqa: E402
+from targets import targets_table  # noqa: E402
 TRAIN_LANGS = ["ar", "zh", "ru", "es", "fr", "tr"]
 QURAN_EVAL_LANGS = ["ar", "zh", "ru", "bn", "sv"]  # bn, sv: not trained
 UDHR_EVAL_LANGS = ["ar", "zh", "ru", "de", "ja", "hi", "sw"]  # de, ja, hi, sw: not trained
@@ -74,7 +78,7 @@ def diff_cell(comp: dict, key: str) -> str:
     d = comp["metrics"].get(key) or {}
     if d.get("diff") is None:
         return "–"
-    star = "*" if d["p_value"] is not None and d["p_value"] < 0.05 else ""
+    star = "*" if d.get("ci") and significant(d["ci"][0], d["ci"][1]) else ""  # the one rule: the CI excludes 0
     return f"{d['diff']:+.1f}{star} [{d['ci'][0]:+.1f}, {d['ci'][1]:+.1f}]"
 
 
@@ -232,13 +236,16 @@ def main() -> None:
              f"lr {args.lr}, max length {args.max_length}, tau 0.05, seed 0, word embeddings frozen; "
              f"training time per loss: " + ", ".join(f"{k} {v / 60:.0f} min" for k, v in train_seconds.items()) + ".",
              *([] if args.no_shift else ["Shift: per-language mean offset fitted on the same training units."]),
-             "Cells: value [95% bootstrap CI]; Δ = model − base with paired bootstrap CI, * = sign-flip p < 0.05.",
+             "Cells: value [95% bootstrap CI]; Δ = model − base with paired bootstrap CI, * = the CI excludes 0 "
+             "(each cell read alone: not corrected for the number of cells).",
              "Evaluation units are disjoint from training units by parallel_id (enforced by the triplet builder).", ""]
     curves = {name: (json.loads((work / "models" / slug(name) / "clbias.json").read_text()).get("validation") or [])
               for name in variants if (work / "models" / slug(name) / "clbias.json").is_file()}
     if any(curves.values()):
         lines += validation_table(curves, val_triplets)
     probe_title = "Quran" if not args.probe else args.probe.name
+    lines += ["## Targets (issue 15, item 5), judged by benchmarks/targets.py", ""]
+    lines += targets_table(reports["quran"], models[1:]) + [""]
     lines += tables(reports["quran"], f"{probe_title}, held-out units (same domain)", trained_langs)
     if "udhr" in reports:
         lines += tables(reports["udhr"], "UDHR (other domain)", trained_langs)

@@ -18,6 +18,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,9 +30,10 @@ from _common import cpu_info, load_average  # noqa: E402
 from clbias.audit import AuditSettings, audit  # noqa: E402
 from clbias.corpus import Corpus, load_corpus  # noqa: E402
 from clbias.io import write_text_atomic  # noqa: E402
-from clbias.metrics import get_metric, stats  # noqa: E402
+from clbias.metrics import stats  # noqa: E402
 from clbias.model_paths import resolve_model  # noqa: E402
 from clbias.report.model import Report, ScenarioResult  # noqa: E402
+from clbias.report.noharm import DEFAULT_MARGIN, judge_no_harm  # noqa: E402
 from clbias.report.verdict import judge  # noqa: E402
 from clbias.runtime.cache import cache_root, default_cache_dir  # noqa: E402
 from clbias.runtime.encoder import Encoder  # noqa: E402
@@ -39,11 +41,12 @@ from clbias.runtime.encoder import Encoder  # noqa: E402
 CACHE = cache_root()
 QURAN_LANGS = ["ar", "zh", "ru", "bn", "sv"]
 BOOTSTRAP = 1000
-# The int8 rule (README "int8 or fp32 by default?"): on the reference set, for every language and each of these
-# metrics in Multi (both query languages) and Mono-Same, the paired int8 - fp32 difference must not be a
-# significant loss (95% CI entirely on the losing side) and its mean loss must not exceed 1 point.
+# The int8 rule (clbias/report/noharm.py): on the reference set, over every language and each of these metrics
+# in Multi (both query languages, parallel pools) and Mono-Same, the paired int8 - fp32 differences: harm =
+# a significant loss under Holm's step-down over all cells (family-wise error 5%); no harm shown = every
+# cell non-inferior at DEFAULT_MARGIN (1) point (95% CI). int8 may become the default only with both.
 INT8_METRICS = ("max_r_norm", "complete@10", "ndcg@10", "recall@10", "mrr@10", "eir")
-INT8_MAX_MEAN_LOSS = 1.0
+INT8_JUDGED = {"multi": INT8_METRICS, "mono-same": INT8_METRICS}  # EIR does not apply in Mono-Same
 
 
 def manpages_dir(given: Path | None) -> Path:
@@ -176,36 +179,32 @@ def plain_words(views: Views, langs: list[str], model: str) -> list[str]:
             *evidence]
 
 
-def int8_rows(views: Views, langs: list[str], base: str, other: str) -> tuple[list[str], list[dict]]:
-    """Paired int8 − fp32 differences per language, scenario and metric; flags a significant or > 1 point loss."""
+def int8_rows(views: Views, langs: list[str], base: str, other: str) -> tuple[list[str], list[dict], Any]:
+    """Paired int8 − fp32 differences per language, scenario and metric, judged by the no-harm rule:
+    ✗ = harm (Holm-significant loss), ~ = not shown non-inferior at the margin."""
+    verdict = judge_no_harm(views.report, base, other, INT8_JUDGED, langs, seed=0)
+    cells = {(c.scenario, c.metric): c for c in verdict.cells}
     table = ["| X | scenario | " + " | ".join(INT8_METRICS) + " |", "|" + "---|" * (2 + len(INT8_METRICS))]
     records = []
     for lang in langs:
         for label, s in (("multi q=X", views.multi(lang, lang)), ("multi q=en", views.multi(lang, "en")),
                          ("mono-same", views.get("mono-same", (lang,), lang))):
-            if s is None or not s.comparisons:
+            if s is None:
                 continue
-            comparison = next(c for c in s.comparisons if c.base == base and c.other == other)
-            cells = []
+            row = []
             for name in INT8_METRICS:
-                c = comparison.metrics.get(name) or {}
-                if c.get("diff") is None:
-                    cells.append("–")
+                c = cells.get((s.name, name))
+                if c is None:
+                    row.append("–")
                     continue
-                metric = get_metric(name)
-                low, high = c["ci"]
-                # int8's improvement over fp32 under the metric's direction, at the CI end most favourable to it
-                best = max(float(metric.improvement(low, 0.0)), float(metric.improvement(high, 0.0)))
-                mean = float(metric.improvement(c["diff"], 0.0))
-                significant_loss = best < 0
-                too_large = mean < -INT8_MAX_MEAN_LOSS
-                mark = " **✗**" if significant_loss or too_large else ""
-                cells.append(f"{c['diff']:+.2f} [{low:+.2f}, {high:+.2f}]{mark}")
-                records.append({"lang": lang, "scenario": label, "metric": name, "n": c.get("n"),
-                                "diff": c["diff"], "ci": [low, high], "p_value": c.get("p_value"),
-                                "significant_loss": significant_loss, "mean_loss_over_limit": too_large})
-            table.append(f"| {lang} | {label} | " + " | ".join(cells) + " |")
-    return table, records
+                mark = " **✗**" if c.harm else "" if c.non_inferior else " ~"
+                row.append(f"{c.diff:+.2f} [{c.ci[0]:+.2f}, {c.ci[1]:+.2f}]{mark}")
+                records.append({"lang": lang, "scenario": label, "metric": name, "n": c.n, "diff": c.diff,
+                                "ci": list(c.ci), "holm_confidence": round(c.holm_confidence, 6),
+                                "holm_ci": None if c.holm_ci[0] != c.holm_ci[0] else list(c.holm_ci),
+                                "harm": c.harm, "non_inferior": c.non_inferior})
+            table.append(f"| {lang} | {label} | " + " | ".join(row) + " |")
+    return table, records, verdict
 
 
 def comparison_section(views: Views, langs: list[str], base: str, other: str) -> list[str]:
@@ -242,6 +241,30 @@ def comparison_section(views: Views, langs: list[str], base: str, other: str) ->
              f"- `{base}` does better in: {', '.join(splits_less[base]) or 'none'}; no significant difference: "
              f"{', '.join(splits_less['neither']) or 'none'}"]
     return words + [""] + rows
+
+
+def pools_table(views: Views, langs: list[str], model: str, corpus: Corpus) -> list[str]:
+    """The paper's parallel pool beside the corpus as it is (multi-all), X queries: what the pool's
+    composition does to the pool-dependent numbers (method.md section 8)."""
+    n_en = sum(d.lang == "en" for d in corpus.docs)
+    header = ["X", "pool", "docs", "English share", "n (X q)", "EIR", "EIR neutral", "twin pref", "Complete@10",
+              "gap Max@R_norm (en − X)", "pairs"]
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for lang in langs:
+        for kind in ("multi", "multi-all"):
+            s = views.get(kind, ("en", lang), lang)
+            if s is None:
+                continue
+            m, ci = s.by_model[model].metrics, s.by_model[model].ci
+            english = s.pool_size / 2 if kind == "multi" else n_en
+            gap = next((g for g in views.report.gaps if g.kind == kind and g.lang == lang and g.model == model), None)
+            rows.append("| " + " | ".join([
+                lang, kind, str(s.pool_size), f"{100 * english / s.pool_size:.0f}%", str(s.n_queries),
+                fmt(m.get("eir"), ci.get("eir")), fmt(m.get("eir_neutral"), ci.get("eir_neutral")),
+                fmt(m.get("twin_pref"), ci.get("twin_pref")), fmt(m.get("complete@10"), ci.get("complete@10")),
+                "–" if gap is None else fmt(gap.metrics.get("max_r_norm"), gap.ci.get("max_r_norm")),
+                "–" if gap is None else (str(gap.pairs) if gap.paired else "unpaired")]) + " |")
+    return rows
 
 
 def udhr_summary(views: Views, model: str) -> list[str]:
@@ -289,10 +312,16 @@ def main() -> None:
     directory = resolve_model(args.model)
     encoders = [Encoder.load(directory, onnx="model.onnx"), Encoder.load(directory, onnx="model.int8.onnx")]
     base, other = f"{args.model}:fp32", f"{args.model}:int8"
-    command = "python benchmarks/bias_baseline.py" + ("" if args.sets == "manpages,udhr" else f" --sets {args.sets}")
+    command = ("python benchmarks/bias_baseline.py" + ("" if args.sets == "manpages,udhr" else f" --sets {args.sets}")
+               + (f" --manpages {args.manpages}" if args.manpages else "")
+               + (f" --min-queries {args.min_queries}" if args.min_queries != 150 else ""))
     lines = ["# Bias baseline of the default model", "", f"Command: `{command}`  ", f"Date: {time.strftime('%Y-%m-%d')}", "",
              "A second model beside this one (language preference of each, paired differences): `bias-models.md`, "
-             "from `python benchmarks/bias_baseline.py --compare use-multilingual-v3`."]
+             "from `python benchmarks/bias_baseline.py --compare use-multilingual-v3`.",
+             "", "Pools (docs/pools-and-statistics.md): Multi holds only the pages present in English and X (the "
+             "paper's pool, |R| = 2); multi-all is the corpus as it is. The language gap is paired by question "
+             "(pairs shown). The int8 rule is clbias/report/noharm.py (Holm over all cells; non-inferiority at 1 "
+             "point). Results before 2026-12-03 used all-documents Multi pools and a per-cell rule."]
     int8_result: dict | None = None
     for name in sets:
         path = {"manpages": lambda: manpages_dir(args.manpages), "udhr": lambda: REPO / "examples" / "udhr",
@@ -301,9 +330,11 @@ def main() -> None:
         langs = (langs_with_queries(corpus, args.min_queries) if name == "manpages"
                  else QURAN_LANGS if name == "quran" else None)
         t0 = time.perf_counter()
-        report = audit(corpus, encoders, AuditSettings(scenarios=["multi", "mono-same", "mono-cross"], langs=langs,
+        report = audit(corpus, encoders, AuditSettings(scenarios=["multi", "multi-all", "mono-same", "mono-cross"],
+                                                       langs=langs,
                                                        bootstrap=BOOTSTRAP, seed=0, cache_dir=default_cache_dir()))
         seconds = time.perf_counter() - t0
+        base, other = report.models[0].name, report.models[1].name  # NAME:fp32, NAME:int8
         views = Views(report)
         audited = langs or sorted({s.query_lang for s in report.scenarios if s.query_lang != "en"})
         lines += ["", f"## {name}: {len(corpus.docs)} documents, {len(corpus.queries)} queries "
@@ -313,27 +344,41 @@ def main() -> None:
             lines += ["", "Context only (15 queries per language); fp32:", ""] + udhr_summary(views, base)
         else:
             lines += ["", "### In plain words (fp32, X queries in Multi)", ""] + plain_words(views, audited, base)
-            lines += ["", "### Per language (fp32; Multi = English + X pool, X queries unless noted)", ""]
+            lines += ["", "### Per language (fp32; Multi = the pages present in English and X, X queries unless noted)", ""]
             lines += picture_table(views, audited, base, corpus.meta.get("parallel_by_lang") or {})
             lines += ["", "### The same with the int8 graph", ""] + picture_table(views, audited, other, corpus.meta.get("parallel_by_lang") or {})
+            lines += ["", "### Parallel pool (multi, the paper's) beside the corpus as it is (multi-all), fp32, "
+                      "X queries", "", "multi holds the pages present in English and X; multi-all every English "
+                      "page and every X page. EIR's neutral value, exposure and the gap depend on the pool's "
+                      "composition; the verdict above reads multi.", ""]
+            lines += pools_table(views, audited, base, corpus)
         if name == "manpages":
-            table, records = int8_rows(views, audited, base, other)
-            failing = sorted({(r["lang"]) for r in records if r["significant_loss"] or r["mean_loss_over_limit"]})
-            acceptable = not failing
-            lines += ["", "### int8 − fp32, paired over the same queries (95% CI; ✗ = significant loss or mean loss "
-                      f"> {INT8_MAX_MEAN_LOSS:g} point)", ""] + table
-            lines += ["", f"**int8 decision: {'int8 may become the default' if acceptable else 'fp32 stays the default'}**"
-                      + ("" if acceptable else f" (losses in: {', '.join(failing)})")]
+            table, records, verdict = int8_rows(views, audited, base, other)
+            harmed = sorted({r["lang"] for r in records if r["harm"]})
+            unshown = sorted({r["lang"] for r in records if not r["non_inferior"]})
+            acceptable = verdict.may_replace
+            lines += ["", "### int8 − fp32, paired over the same queries (95% CI; **✗** = harm: significant loss "
+                      "under Holm over all cells; ~ = not shown non-inferior at "
+                      f"{DEFAULT_MARGIN:g} point)", ""] + table
+            lines += ["", f"Rule (clbias/report/noharm.py): {verdict.describe()}.", "",
+                      f"**int8 decision: {'int8 may become the default' if acceptable else 'fp32 stays the default'}**"
+                      + ("" if acceptable else
+                         f" (harm in: {', '.join(harmed) or 'none'}; not shown non-inferior in: "
+                         f"{', '.join(unshown) or 'none'})")]
             int8_result = {
                 "rule": f"for every language with >= {args.min_queries} queries and each of {list(INT8_METRICS)} in "
-                        "Multi (X and en queries) and Mono-Same: no significant paired loss (95% bootstrap CI of "
-                        f"int8 - fp32 entirely on the losing side) and no mean loss > {INT8_MAX_MEAN_LOSS} point",
+                        "Multi (X and en queries, parallel pools) and Mono-Same: no harm (no significant "
+                        "paired loss under Holm's step-down over all cells, family-wise error 0.05) and no harm shown "
+                        f"(every cell's 95% CI of int8 - fp32 within {DEFAULT_MARGIN:g} point on the losing side)",
+                "harm_cells": len(verdict.harmed), "cells": len(verdict.cells),
+                "non_inferior_cells": sum(c.non_inferior for c in verdict.cells),
+                "passes_harm_rule": verdict.passes, "no_harm_shown": verdict.no_harm_shown,
                 "corpus": str(path), "corpus_name": corpus.meta.get("name", path.name), "languages": audited,
                 "bootstrap": BOOTSTRAP, "seed": 0,
                 "models": [{"name": m.name, "onnx": m.onnx, "sha256": m.sha256, "quantization": m.quantization}
                            for m in report.models],
                 "cpu": cpu_info(), "environment": report.environment, "int8_acceptable": acceptable,
-                "failing_languages": failing, "differences": records}
+                "harm_languages": harmed, "not_shown_non_inferior_languages": unshown, "differences": records}
         print(f"{name}: done in {seconds:.0f} s", file=sys.stderr)
     write_text_atomic(args.out, "\n".join(lines) + "\n")
     print(f"wrote {args.out}")

@@ -9,13 +9,16 @@ the man-page evaluation set, judged by the rule of issue 9 item 4.
 2. Speed: fp32, today's model.int8.onnx and every evaluated recipe embed the same passages in interleaved rounds (Encoder.encode, no embedding cache);
    ratio = median over rounds of time(fp32) / time(recipe).
 3. Accuracy, for the `--keep` recipes with the smallest recorded drift (median cosine to fp32 on the fixed
-   multilingual sample): one audit per recipe, fp32 and the recipe side by side, paired bootstrap CI and sign-flip p per scenario and metric.
-   Languages with >= 150 evaluation queries only. To bound time the corpus is subsampled by unit
+   multilingual sample; `--keep 0`: every recipe): one audit per recipe, fp32 and the recipe side by side,
+   paired bootstrap CI per scenario and metric. Languages with >= `--min-queries` evaluation queries only.
+   `--queries-per-lang 0` judges the whole set; otherwise, to bound time, the corpus is subsampled by unit
    (page), deterministically: units in sha256 order are kept while some language has fewer than
    `--queries-per-lang` queries; every document and query of a kept unit stays, the others go.
-4. The rule: a recipe passes if, for every language and judged metric, the int8 - fp32 difference is not a
-   significant loss (95% CI entirely on the losing side) and no mean loss exceeds 1 point.
-   With `--apply`, the fastest passing recipe becomes the default graph of exported/multilingual-e5-small.
+4. The rule (clbias/report/noharm.py, the one place it lives): a recipe *passes* when no judged cell (language x
+   scenario x metric) shows a significant loss under Holm's step-down over all its cells (family-wise error
+   5%: an unchanged model fails at most 5% of the time, tests/test_noharm.py), and *shows no harm* when
+   every cell's paired 95% CI stays within 1 point on the losing side (non-inferiority). With `--apply`, the
+   fastest recipe that passes and shows no harm becomes the default graph of exported/multilingual-e5-small.
 
 Writes benchmarks/results/int8.md and benchmarks/results/int8.json.
 """
@@ -36,8 +39,11 @@ ARGS = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 ARGS.add_argument("--corpus", type=Path, required=True, help="the man-page probe set (clbias probes build manpages)")
 ARGS.add_argument("--calibration", type=Path, help="calibration text (default: CORPUS/train.jsonl)")
 ARGS.add_argument("--recipes", help="comma-separated recipes (default: all)")
-ARGS.add_argument("--keep", type=int, default=3, help="recipes evaluated on the set, by smallest recorded drift")
-ARGS.add_argument("--queries-per-lang", type=int, default=150)
+ARGS.add_argument("--keep", type=int, default=3, help="recipes evaluated on the set, by smallest recorded drift "
+                  "(0: all)")
+ARGS.add_argument("--queries-per-lang", type=int, default=150, help="subsample to about this many queries per "
+                  "language (0: the whole set)")
+ARGS.add_argument("--no-speed", action="store_true", help="skip the timing rounds (accuracy only)")
 ARGS.add_argument("--min-queries", type=int, default=150, help="languages with fewer evaluation queries are left out")
 ARGS.add_argument("--bootstrap", type=int, default=500)
 ARGS.add_argument("--rounds", type=int, default=3)
@@ -55,7 +61,7 @@ from clbias.audit import AuditSettings, audit  # noqa: E402
 from clbias.corpus import load_corpus  # noqa: E402
 from clbias.export import int8_search as search  # noqa: E402
 from clbias.io import write_json_atomic  # noqa: E402
-from clbias.metrics.registry import Direction, get_metric  # noqa: E402
+from clbias.report.noharm import DEFAULT_MARGIN, judge_no_harm  # noqa: E402
 from clbias.runtime.encoder import Encoder  # noqa: E402
 from clbias.runtime.manifest import load_manifest  # noqa: E402
 
@@ -63,7 +69,6 @@ ENGLISH = "en"
 BASELINE = "dyn-pc-s8-gather"  # the settings of today's model.int8.onnx
 JUDGED = {"multi": ("max_r_norm", "complete@10", "ndcg@10", "eir"), "mono-same": ("ndcg@10",),
           "mono-cross": ("ndcg@10",)}
-MAX_MEAN_LOSS = 1.0
 CACHE = DATA_DIR / "int8-embeddings"
 
 
@@ -122,6 +127,19 @@ def subsample(corpus: Path, per_lang: int, min_queries: int) -> tuple[Path, dict
     return out, info
 
 
+def whole_set(corpus: Path, min_queries: int) -> tuple[Path, dict[str, Any]]:
+    """The whole evaluation set, described like a subsample; languages with < min_queries queries left out."""
+    queries = read_rows(corpus / "queries.jsonl")
+    counts = Counter(q["lang"] for q in queries)
+    langs = sorted(l for l, n in counts.items() if l != ENGLISH and n >= min_queries)
+    docs = sum(1 for _ in open(corpus / "corpus.jsonl", encoding="utf-8"))
+    return corpus, {"source": str(corpus), "units": len({q.get("parallel_id") for q in queries}) or None,
+                    "documents": docs, "queries": len(queries), "languages": langs,
+                    "left_out_languages": sorted(l for l, n in counts.items() if l != ENGLISH and n < min_queries),
+                    "queries_per_lang": dict(sorted(counts.items())), "full_queries_per_lang": dict(sorted(counts.items())),
+                    "path": str(corpus), "method": "the whole evaluation set (no subsample)"}
+
+
 def build_recipes(directory: Path, recipes: list[search.Recipe], calibration: search.Calibration) -> dict[str, float]:
     seconds = {}
     for recipe in recipes:
@@ -147,36 +165,25 @@ def speed(directory: Path, files: dict[str, str], texts: list[str]) -> dict[str,
 
 
 def judge(report: Any, langs: list[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Rows (scenario, language, metric, fp32, int8, diff, CI, p, loss) and the verdict."""
-    rows = []
-    for s in report.scenarios:
-        metrics = JUDGED.get(s.kind)
-        lang = s.pool_langs[0] if s.kind == "mono-cross" else s.query_lang
-        if not metrics or lang not in [*langs, ENGLISH] or not s.comparisons:
-            continue
-        comp = s.comparisons[0]
-        for m in metrics:
-            d = comp.metrics.get(m) or {}
-            if d.get("diff") is None:
-                continue
-            lower_better = get_metric(m).direction is Direction.LOWER
-            loss = d["diff"] if lower_better else -d["diff"]  # > 0: int8 is worse
-            low, high = d["ci"]
-            significant = low > 0 if lower_better else high < 0
-            rows.append({"scenario": s.kind, "lang": lang, "name": s.name, "metric": m, "n": d["n"],
-                         "fp32": d["base"], "int8": d["other"], "diff": d["diff"], "ci": d["ci"],
-                         "p": d["p_value"], "wins": d["wins"], "ties": d["ties"], "losses": d["losses"],
-                         "loss": round(loss, 3), "significant_loss": significant,
-                         "fails": significant or loss > MAX_MEAN_LOSS})
-    failing = [r for r in rows if r["fails"]]
+    """Rows (scenario, language, metric, fp32, int8, diff, CI, Holm CI, loss, harm, non-inferior) and the
+    verdict of the no-harm rule (clbias/report/noharm.py)."""
+    fp32, other = report.models[0].name, report.models[1].name
+    verdict = judge_no_harm(report, fp32, other, {k: list(v) for k, v in JUDGED.items()}, langs)
+    rows = [{"scenario": c.kind, "lang": c.lang, "name": c.scenario, "metric": c.metric, "n": c.n,
+             "fp32": c.base, "int8": c.other, "diff": c.diff, "ci": list(c.ci),
+             "holm_ci": None if c.holm_ci[0] != c.holm_ci[0] else list(c.holm_ci),
+             "holm_confidence": round(c.holm_confidence, 6), "loss": c.loss, "harm": c.harm,
+             "non_inferior": c.non_inferior, "fails": c.harm} for c in verdict.cells]
     worst = max(rows, key=lambda r: r["loss"]) if rows else None
     by_lang: dict[str, dict[str, Any]] = {}
     for r in rows:
         cur = by_lang.get(r["lang"])
         if cur is None or r["loss"] > cur["loss"]:
             by_lang[r["lang"]] = {"loss": r["loss"], "where": f"{r['scenario']} {r['metric']}",
-                                  "significant": r["significant_loss"]}
-    return rows, {"passes": bool(rows) and not failing, "failing": len(failing), "judged": len(rows),
+                                  "significant": r["harm"]}
+    return rows, {"passes": verdict.passes, "no_harm_shown": verdict.no_harm_shown,
+                  "may_replace": verdict.may_replace, "failing": len(verdict.harmed), "judged": len(rows),
+                  "non_inferior": sum(c.non_inferior for c in verdict.cells), "describe": verdict.describe(),
                   "worst": worst and {k: worst[k] for k in ("scenario", "lang", "metric", "diff", "ci", "loss")},
                   "worst_by_lang": by_lang}
 
@@ -195,17 +202,21 @@ def main() -> int:
     records.setdefault(BASELINE, {**manifest.quantization["model.int8.onnx"], "size_bytes":
                                   (directory / "model.int8.onnx").stat().st_size})
 
-    subset, info = subsample(OPTS.corpus, OPTS.queries_per_lang, OPTS.min_queries)
+    subset, info = (whole_set(OPTS.corpus, OPTS.min_queries) if OPTS.queries_per_lang == 0
+                    else subsample(OPTS.corpus, OPTS.queries_per_lang, OPTS.min_queries))
     log(f"evaluation subset {subset}: {info['documents']} documents, {info['queries']} queries, "
         f"languages {', '.join(info['languages'])}")
     corpus = load_corpus(subset)
     ranked = sorted(recipes, key=lambda r: -records[r.name]["median_cosine"])
-    evaluated = ranked[:OPTS.keep]
+    evaluated = ranked[:OPTS.keep] if OPTS.keep > 0 else ranked
 
     passages = [d.text for d in corpus.docs][:: max(1, len(corpus.docs) // OPTS.speed_texts)][:OPTS.speed_texts]
     files = {"fp32": "model.onnx", BASELINE: "model.int8.onnx", **{r.name: r.file for r in evaluated}}
-    log(f"timing {len(files)} graphs on {len(passages)} passages, {OPTS.rounds} rounds")
-    speeds = speed(directory, files, passages)
+    if OPTS.no_speed:
+        speeds: dict[str, dict[str, float] | None] = {name: None for name in files}
+    else:
+        log(f"timing {len(files)} graphs on {len(passages)} passages, {OPTS.rounds} rounds")
+        speeds = dict(speed(directory, files, passages))
 
     results: dict[str, Any] = {}
     fp32 = Encoder.load(directory, onnx="model.onnx", threads=OPTS.threads)
@@ -216,14 +227,15 @@ def main() -> int:
         report = audit(corpus, [fp32, other], settings)
         rows, verdict = judge(report, info["languages"])
         results[recipe.name] = {"verdict": verdict, "rows": rows, "embed_s": report.timings.get("embed_s")}
-        log(f"{recipe.name}: {'passes' if verdict['passes'] else 'fails'} ({verdict['failing']} of "
-            f"{verdict['judged']} cells fail; worst {verdict['worst']})")
+        log(f"{recipe.name}: {'passes' if verdict['passes'] else 'fails'}; {verdict['describe']}; "
+            f"worst {verdict['worst']}")
         del other
-    passing = [r for r in evaluated if results[r.name]["verdict"]["passes"]]
-    chosen = max(passing, key=lambda r: speeds[r.name]["ratio_vs_fp32"]) if passing else None
+    passing = [r for r in evaluated if results[r.name]["verdict"]["may_replace"] and speeds.get(r.name)]
+    chosen = max(passing, key=lambda r: speeds[r.name]["ratio_vs_fp32"]) if passing else None  # type: ignore[index]
     if chosen and OPTS.apply:
         search.set_default_graph(directory, chosen.file, {
-            "rule": "no language loses significantly (95% paired bootstrap CI) and no mean loss over 1 point",
+            "rule": "no significant loss in any language x scenario x metric under Holm's step-down (family-wise "
+                    f"error 0.05) and every cell non-inferior at {DEFAULT_MARGIN:g} point (paired 95% bootstrap CI)",
             "corpus": info, "speed_ratio_vs_fp32": speeds[chosen.name]["ratio_vs_fp32"],
             "benchmark": "benchmarks/results/int8.md"})
     total = round(time.perf_counter() - t0, 1)
@@ -235,9 +247,11 @@ def main() -> int:
                                  "file": r.file if r.name != BASELINE else "model.int8.onnx",
                                  "speed": speeds.get(r.name)} for r in [*recipes, search.RECIPES[BASELINE]]
                         if r.name in records},
-            "fp32_speed": speeds["fp32"], "fp32_size_mb": round((directory / "model.onnx").stat().st_size / 1e6, 1),
+            "fp32_speed": speeds.get("fp32"), "fp32_size_mb": round((directory / "model.onnx").stat().st_size / 1e6, 1),
             "evaluated": results, "chosen": chosen and chosen.name, "applied": bool(chosen and OPTS.apply),
-            "rule": {"judged": JUDGED, "max_mean_loss": MAX_MEAN_LOSS, "significance": "95% paired bootstrap CI"},
+            "rule": {"judged": JUDGED, "non_inferiority_margin": DEFAULT_MARGIN, "family_wise_alpha": 0.05,
+                     "significance": "paired bootstrap CI (clbias.metrics.stats); Holm's step-down over all cells",
+                     "code": "clbias/report/noharm.py"},
             "bootstrap": OPTS.bootstrap, "total_s": total}
     write_json_atomic(RESULTS / "int8.json", data)
     write_result("int8", "int8 recipes vs fp32 on the man-page set", env, render(data))
@@ -250,11 +264,13 @@ def render(data: dict[str, Any]) -> str:
     lines = [
         "## Rule",
         "",
-        "A recipe may become the default graph only if, on the man-page evaluation set, for every language and judged "
-        "metric (Multi: Max@R_norm, Complete@10, nDCG@10, EIR; Mono-Same nDCG@10; Mono-Cross nDCG@10, by the pool's "
-        "language), the paired difference int8 − fp32 is not a significant loss (95% bootstrap CI, "
-        f"{data['bootstrap']} resamples, entirely on the losing side; EIR loses upwards) and no mean loss exceeds "
-        f"{data['rule']['max_mean_loss']:g} point. Among passing recipes the fastest is chosen.",
+        "Cells: every language and judged metric (Multi, parallel pools: Max@R_norm, Complete@10, nDCG@10, EIR; "
+        "Mono-Same nDCG@10; Mono-Cross nDCG@10, by the pool's language), paired difference int8 − fp32 over the same "
+        f"queries ({data['bootstrap']} bootstrap resamples). A recipe **passes** when no cell shows a significant "
+        "loss under Holm's step-down over all its cells (family-wise error "
+        f"{data['rule']['family_wise_alpha']:g}; EIR loses upwards) and **shows no harm** when every cell's 95% CI "
+        f"stays within {data['rule']['non_inferiority_margin']:g} point on the losing side. It may become the "
+        "default graph only with both; among those the fastest is chosen (clbias/report/noharm.py).",
         "",
         f"Evaluation subset: {info['units']} pages, {info['documents']} documents, {info['queries']} queries, "
         f"languages {', '.join(info['languages'])} + en ({info['method']}; queries per language "
@@ -281,22 +297,24 @@ def render(data: dict[str, Any]) -> str:
         langs = sorted({r["lang"] for r in result["rows"]})
         cells: dict[tuple[str, str], str] = {}
         for r in result["rows"]:
-            mark = " **✗**" if r["fails"] else ""
+            mark = " **✗**" if r["harm"] else "" if r["non_inferior"] else " ~"
             cells[(r["lang"], f"{r['scenario']} {r['metric']}")] = (
                 f"{r['diff']:+.2f} [{r['ci'][0]:+.2f}, {r['ci'][1]:+.2f}]{mark}")
         columns = [f"{k} {m}" for k, ms in data["rule"]["judged"].items() for m in ms]
-        lines += [f"### {name}: int8 − fp32 per language (95% CI; ✗ = fails the rule)", "",
+        lines += [f"### {name}: int8 − fp32 per language (95% CI; ✗ = harm under Holm; ~ = not shown within "
+                  f"{data['rule']['non_inferiority_margin']:g} point)", "", result["verdict"]["describe"] + ".", "",
                   md_table(["lang", *columns], [[l, *[cells.get((l, c), "–") for c in columns]] for l in langs]), ""]
         worst = result["verdict"]["worst_by_lang"]
         lines += ["Worst loss per language (points): " + ", ".join(
-            f"{l} {w['loss']:+.2f} ({w['where']}{', significant' if w['significant'] else ''})"
+            f"{l} {w['loss']:+.2f} ({w['where']}{', harm' if w['significant'] else ''})"
             for l, w in sorted(worst.items())), ""]
     chosen = data["chosen"]
     lines += ["## Decision", "",
-              (f"**{chosen}** passes the rule and is the fastest passing recipe "
+              (f"**{chosen}** passes the rule, shows no harm, and is the fastest such recipe "
                f"({data['recipes'][chosen]['speed']['ratio_vs_fp32']:.2f}x fp32)" +
                (": it is now the default graph." if data["applied"] else " (not applied: run with --apply).")
-               if chosen else "**No recipe passes the rule: fp32 stays the default graph.**"), ""]
+               if chosen else "**No recipe both passes the rule and shows no harm (or none was timed): fp32 stays "
+               "the default graph.**"), ""]
     lines += [f"Total time {data['total_s']:.0f} s (builds: " +
               (", ".join(f"{k} {v:.0f} s" for k, v in data["build_s"].items()) or "none needed") + ")."]
     return "\n".join(lines)
@@ -312,7 +330,8 @@ def _verdict(result: dict[str, Any] | None) -> str:
     if result is None:
         return "–"
     v = result["verdict"]
-    return "passes" if v["passes"] else f"fails ({v['failing']}/{v['judged']})"
+    shown = f"non-inferior {v['non_inferior']}/{v['judged']}"
+    return (f"passes; {shown}" if v["passes"] else f"fails ({v['failing']}/{v['judged']} harm); {shown}")
 
 
 def _worst(result: dict[str, Any] | None) -> str:

@@ -17,6 +17,7 @@ from .corpus import load_corpus
 from .model_paths import resolve_model
 from .report.model import Report
 from .runtime.embed import embed_texts
+from .runtime.cache import prepare_cache_dir
 from .runtime.encoder import Encoder, Kind
 
 
@@ -27,6 +28,7 @@ def load_model(spec: str | Path, onnx: str | None = None, threads: int | None = 
 
 def embed(texts: Sequence[str], model: Encoder | str | Path, kind: Kind = "passage",
           cache_dir: Path | None = None, batch_size: int = 32) -> np.ndarray:
+    cache_dir = prepare_cache_dir(cache_dir)  # refused or dropped here, before any model work
     encoder = model if isinstance(model, Encoder) else load_model(model)
     return embed_texts(encoder, list(texts), kind, cache_dir, batch_size)[0]
 

@@ -15,11 +15,12 @@ import numpy as np
 from . import __version__
 from .corpus import Corpus, passage_text
 from .errors import InputError
+from .gaps import language_gaps
 from .langs import ENGLISH, normalize_lang
 from .labelfree import TWIN_DERIVATION, needs_label_free, neighbour_mix, twin_probes
 from .metrics import registry, stats
 from .metrics.types import PoolInfo
-from .report.model import (DETAIL_METRICS, HEADLINE_METRICS, Comparison, LanguageGap, ModelInfo, ModelScores,
+from .report.model import (DETAIL_METRICS, HEADLINE_METRICS, Comparison, ModelInfo, ModelScores,
                            RankedRun, Report, ScenarioResult)
 from .retrieval import RetrievalResult, retrieve
 from .runtime.embed import embed_texts
@@ -95,6 +96,7 @@ class EmbeddedCorpus:
     queries: np.ndarray
     # "passage"/"query": lang -> number truncated; "passage_ids"/"query_ids": lang -> first truncated ids
     truncation: dict[str, dict[str, Any]]
+    empty: dict[str, list[str]] = field(default_factory=dict)  # "documents"/"queries": ids with no token of text
 
 
 @dataclass
@@ -141,10 +143,11 @@ def language_coverage_notes(doc_langs: Sequence[str], kinds: Sequence[str] | Non
             return [f"multi-n needs at least two non-English languages; the corpus has one ({others[0]})"]
         return []
     if ENGLISH in doc_langs:
-        absent = [k for k in ("multi", "mono-cross", "multi-n", "full") if k in chosen]
+        absent = [k for k in ("multi", "multi-all", "mono-cross", "multi-n", "full") if k in chosen]
         return [f"English-only corpus: {', '.join(absent) + ' scenarios and ' if absent else ''}EIR need documents "
                 "in a second language, so only mono-same [en] is scored"]
-    absent = [k for k in ("multi", "mono-cross", "multi-n") + (("full",) if len(others) == 1 else ()) if k in chosen]
+    absent = [k for k in ("multi", "multi-all", "mono-cross", "multi-n") + (("full",) if len(others) == 1 else ())
+              if k in chosen]
     what = f"one language only ({others[0]})" if len(others) == 1 else f"no English documents ({', '.join(others)})"
     return [f"{what}: {', '.join(absent) + ' scenarios and ' if absent else ''}EIR need English documents "
             "in the pool beside another language"]
@@ -179,19 +182,33 @@ def embed_corpus(corpus: Corpus, encoder: Encoder, settings: AuditSettings, prog
     queries = np.zeros((len(corpus.queries), dim), dtype=np.float32)
     docs[doc_idx] = doc_vecs
     queries[q_idx] = q_vecs
-    truncation = {
+    truncation: dict[str, dict[str, Any]] = {
         "passage": _count_by_lang([corpus.docs[i].lang for i in doc_idx], doc_stats.truncated),
         "query": _count_by_lang([corpus.queries[i].lang for i in q_idx], q_stats.truncated),
         "passage_ids": _first_ids_by_lang([corpus.docs[i] for i in doc_idx], doc_stats.truncated),
         "query_ids": _first_ids_by_lang([corpus.queries[i] for i in q_idx], q_stats.truncated),
     }
-    return EmbeddedCorpus(docs, queries, truncation)
+    empty: dict[str, list[str]] = {"documents": [corpus.docs[int(i)].id for i in doc_idx[encoder.empty_texts(doc_stats.n_tokens, "passage")]],
+             "queries": [corpus.queries[int(i)].id for i in q_idx[encoder.empty_texts(q_stats.n_tokens, "query")]]}
+    return EmbeddedCorpus(docs, queries, truncation, {k: v for k, v in empty.items() if v})
+
+
+def empty_text_notes(embedded: Sequence[EmbeddedCorpus], names: Sequence[str]) -> list[str]:
+    """One note per model and kind of text that tokenised to nothing but the prefix and special tokens
+    (zero-width or control characters only): their vectors say nothing about the text."""
+    notes = []
+    for emb, name in zip(embedded, names):
+        for what, ids in emb.empty.items():
+            shown = ", ".join(repr(i) for i in ids[:TRUNCATED_IDS_SHOWN])
+            notes.append(f"{name}: {len(ids)} {what} empty after tokenisation (the model reads only its prefix): "
+                         f"{shown}{', ...' if len(ids) > TRUNCATED_IDS_SHOWN else ''}")
+    return notes
 
 
 def _first_ids_by_lang(records: Sequence[Any], truncated: np.ndarray) -> dict[str, list[str]]:
     """The first few truncated ids per language (only languages with any), in corpus order."""
     out: dict[str, list[str]] = {}
-    for i in np.flatnonzero(truncated):
+    for i in np.flatnonzero(truncated).tolist():
         ids = out.setdefault(records[i].lang, [])
         if len(ids) < TRUNCATED_IDS_SHOWN:
             ids.append(records[i].id)
@@ -272,43 +289,9 @@ def compare(base: str, other: str, a: ModelScores, b: ModelScores, names: list[s
         c = stats.paired_comparison(vb, va, n, n_resamples=settings.bootstrap, seed=settings.seed)
         out[n] = {"diff": None} if c is None else {
             "base": _round(c.mean_b), "other": _round(c.mean_a), "diff": _round(c.difference),
-            "ci": _round_pair((c.low, c.high)), "p_value": _round(c.p_value), "wins": c.wins, "ties": c.ties,
+            "ci": _round_pair((c.low, c.high)), "wins": c.wins, "ties": c.ties,
             "losses": c.losses, "n": c.n}
     return Comparison(base=base, other=other, metrics=out)
-
-
-def language_gaps(corpus: Corpus, results: list[ScenarioResult], model: str, names: list[str],
-                  settings: AuditSettings) -> list[LanguageGap]:
-    """English-query minus X-query metrics on the same pool. Paired by the queries' parallel_id when every
-    X query has an English twin (the same question in two languages), else unpaired."""
-    query_pid = {q.id: q.parallel_id for q in corpus.queries}
-    gaps: list[LanguageGap] = []
-    by_pool: dict[tuple[str, tuple[str, ...]], dict[str, ScenarioResult]] = {}
-    for r in results:
-        by_pool.setdefault((r.kind, tuple(r.pool_langs)), {})[r.query_lang] = r
-    for (kind, pool_langs), per_lang in by_pool.items():
-        if ENGLISH not in per_lang or kind not in ("multi", "full"):
-            continue
-        en = per_lang[ENGLISH].by_model[model]
-        en_pos = {query_pid[qid]: i for i, (qid, _, _) in enumerate(en.run) if query_pid[qid] is not None}
-        for lang, r in per_lang.items():
-            if lang == ENGLISH:
-                continue
-            x = r.by_model[model]
-            twins = [en_pos.get(query_pid[qid]) for qid, _, _ in x.run]
-            paired = all(t is not None for t in twins)
-            metrics: dict[str, float | None] = {}
-            ci: dict[str, list[float] | None] = {}
-            for n in names:
-                va = np.array([np.nan if v is None else v for v in en.per_query[n]], dtype=float)
-                vb = np.array([np.nan if v is None else v for v in x.per_query[n]], dtype=float)
-                if paired:
-                    va = va[np.asarray(twins, dtype=np.int64)]
-                gap = stats.language_gap(va, vb, paired=paired, n_resamples=settings.bootstrap, seed=settings.seed)
-                metrics[n] = None if gap is None else _round(gap.gap)
-                ci[n] = None if gap is None else _round_pair((gap.low, gap.high))
-            gaps.append(LanguageGap(kind, list(pool_langs), lang, model, metrics, ci, paired))
-    return gaps
 
 
 def environment(threads: int) -> dict[str, Any]:
@@ -336,6 +319,10 @@ def audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings |
     settings = settings or AuditSettings()
     if not encoders:
         raise ValueError("audit needs at least one model")
+    if settings.cache_dir is not None:
+        from .runtime.cache import prepare_cache_dir
+
+        settings = replace(settings, cache_dir=prepare_cache_dir(settings.cache_dir))
     if settings.engine == "ray":
         from .engine.ray_engine import RaySession
 
@@ -366,6 +353,7 @@ def _audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings,
         embed_fn = partial(embed_texts_ray, session)
     for encoder in encoders:
         embedded.append(embed_corpus(corpus, encoder, settings, progress, docs_needed, queries_needed, embed_fn))
+    notes += empty_text_notes(embedded[:len(encoders)], model_names)
     infos = [model_info(e, n) for e, n in zip(encoders, model_names)]
     if settings.shift:
         model_names, embedded, infos = _with_shifted_variants(corpus, encoders, model_names, embedded, infos, notes)
@@ -400,7 +388,8 @@ def _audit(corpus: Corpus, encoders: Sequence[Encoder], settings: AuditSettings,
         neighbours = neighbour_mix(embedded[0].docs, langs, settings.k)
     elif not scenarios:
         notes.append("no scenario has judged queries: ranking metrics need queries and qrels")
-    gaps = [g for name in model_names for g in language_gaps(corpus, results, name, metric_names, settings)]
+    gaps = [g for name in model_names
+            for g in language_gaps(corpus, results, name, metric_names, settings.bootstrap, settings.seed)]
     timings["score_s"] = time.perf_counter() - t1
     report = Report(
         corpus=_corpus_info(corpus, settings),
@@ -460,4 +449,5 @@ def _corpus_info(corpus: Corpus, settings: AuditSettings) -> dict[str, Any]:
     return {"path": str(corpus.path), "name": meta.get("name", corpus.path.name), "n_docs": len(corpus.docs),
             "n_queries": len(corpus.queries), "doc_langs": corpus.doc_langs, "query_langs": corpus.query_langs,
             "split": corpus.split, "parallel": meta.get("parallel"), "query_derivation": meta.get("query_derivation"),
-            "label_free": bool(meta.get("label_free")), "source": meta.get("source"), "license": meta.get("license") or meta.get("licence")}
+            "label_free": bool(meta.get("label_free")), "source": meta.get("source"), "license": meta.get("license") or meta.get("licence"),
+            "fingerprint": corpus.fingerprint()}

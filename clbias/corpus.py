@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -40,6 +41,16 @@ class Corpus:
     meta: dict[str, Any] = field(default_factory=dict)
     split: str | None = None
     excluded: dict[str, str] = field(default_factory=dict)  # query id -> doc id left out of its ranking
+    files: list[Path] = field(default_factory=list)  # the files read (corpus, queries, qrels): the data fingerprint
+
+    def fingerprint(self) -> dict[str, Any]:
+        """sha256 of each file read and of them all with the split: two audits with the same sha256 read the
+        same data. Recorded in every report; `clbias compare` refuses two reports whose fingerprints differ."""
+        from .io import sha256_file
+
+        files = {f.name: sha256_file(f) for f in self.files}
+        whole = hashlib.sha256(json.dumps({"files": files, "split": self.split}, sort_keys=True).encode())
+        return {"sha256": whole.hexdigest(), "files": files, "split": self.split}
 
     @property
     def doc_langs(self) -> list[str]:
@@ -126,6 +137,8 @@ def read_records(path: str | Path, kind: str = "document", require_lang: bool = 
         if rid in seen:
             raise InputError(f"duplicate {kind} id {rid!r} (first on line {seen[rid]})", path, line, "_id")
         seen[rid] = line
+        if kind == "query" and title:  # a query is read like a document with the same fields: title, then text
+            text, title = (f"{title}. {text}" if text.strip() else title), None
         records.append(Record(rid, text, lang, _string(obj, "parallel_id", path, line, required=False), title, line))
     return records
 
@@ -220,6 +233,8 @@ def _read_meta(path: Path) -> dict[str, Any]:
         meta = json.loads(_decode(path))
     except json.JSONDecodeError as exc:
         raise InputError(f"malformed JSON ({exc.msg}, line {exc.lineno} column {exc.colno})", path, exc.lineno) from None
+    except RecursionError:
+        raise InputError("JSON nested too deeply", path) from None
     if not isinstance(meta, dict):
         raise InputError(f"expected a JSON object, got {type(meta).__name__}", path)
     return meta
@@ -250,16 +265,39 @@ def check_trec_ids(corpus: "Corpus") -> None:
                                  corpus.path / name, r.line or None, "_id")
 
 
+def corpus_input(root: Path, name: str) -> Path | None:
+    """ROOT/NAME.jsonl or ROOT/NAME.jsonl.gz, whichever exists (both is an error), else None."""
+    found = [f for f in (root / f"{name}.jsonl", root / f"{name}.jsonl.gz") if f.exists()]
+    if len(found) > 1:
+        raise InputError(f"both {found[0].name} and {found[1].name} exist; keep one", root)
+    return found[0] if found else None
+
+
+def corpus_files(root: str | Path) -> list[Path]:
+    """Every file of a corpus directory that `load_corpus` may read: an output must never be one of them."""
+    root = Path(root)
+    names = ["corpus.jsonl", "corpus.jsonl.gz", "queries.jsonl", "queries.jsonl.gz", "meta.json", "train.jsonl"]
+    files = [root / n for n in names]
+    if (root / "qrels").is_dir():
+        files += sorted(f for f in (root / "qrels").iterdir() if f.suffix in QRELS_SUFFIXES)
+    return files
+
+
 def load_corpus(path: str | Path, split: str | None = None) -> Corpus:
     """Load and validate a corpus directory; every problem is a located InputError."""
     root = Path(path)
+    if root.is_file():
+        raise InputError("is a file; expected a corpus directory (holding corpus.jsonl, queries.jsonl and qrels/)"
+                         + (f": give its directory, {root.parent}" if root.name.startswith(("corpus.", "queries."))
+                            else ""), root)
     if not root.is_dir():
         raise InputError("corpus directory not found", root)
-    docs = read_records(root / "corpus.jsonl", "document")
+    corpus_file = corpus_input(root, "corpus") or root / "corpus.jsonl"
+    docs = read_records(corpus_file, "document")
     if not docs:
-        raise InputError("empty corpus: no documents", root / "corpus.jsonl")
-    queries_file = root / "queries.jsonl"
-    queries = read_records(queries_file, "query") if queries_file.exists() else []
+        raise InputError("empty corpus: no documents", corpus_file)
+    queries_file = corpus_input(root, "queries")
+    queries = read_records(queries_file, "query") if queries_file is not None else []
     qrels: dict[str, dict[str, float]] = {}
     qrels_dir = root / "qrels"
     chosen_split = None
@@ -270,4 +308,5 @@ def load_corpus(path: str | Path, split: str | None = None) -> Corpus:
         chosen_split = qrels_path.stem
         qrels = read_qrels(qrels_path, {q.id for q in queries}, {d.id for d in docs})
     meta = _read_meta(root / "meta.json") if (root / "meta.json").is_file() else {}
-    return Corpus(root, docs, queries, qrels, meta, chosen_split)
+    files = [f for f in (corpus_file, queries_file, qrels_path) if f is not None]
+    return Corpus(root, docs, queries, qrels, meta, chosen_split, files=files)

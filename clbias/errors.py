@@ -30,6 +30,16 @@ class InputError(ClbiasError):
         return f"{where}: {self.reason}" if where else self.reason
 
 
+class OutputError(InputError, OSError):
+    """An output the disk or file system would not take (full, read-only, a name too long): a one-line
+    InputError for the CLI, and still an OSError for code that treats a failed write as one."""
+
+    def __init__(self, message: str, path: str | Path | None = None, field: str | None = None,
+                 errno: int | None = None) -> None:
+        super().__init__(message, path, field=field)
+        self.errno = errno
+
+
 class ModelError(ClbiasError):
     """A model directory that is missing, incomplete or does not match its manifest."""
 

@@ -33,7 +33,7 @@ def twin_probes(corpus: Corpus) -> Corpus:
         if d.parallel_id is not None:
             groups.setdefault(d.parallel_id, []).append(d)
     queries: list[Record] = []
-    qrels: dict[str, dict[str, int]] = {}
+    qrels: dict[str, dict[str, float]] = {}
     excluded: dict[str, str] = {}
     for pid, docs in groups.items():
         if len({d.lang for d in docs}) < 2:

@@ -121,13 +121,13 @@ def retrieve(query_vecs: np.ndarray, doc_vecs: np.ndarray, qids: list[str], qlan
         if graph is not None:
             top, top_scores, chunk_hits = _graph_head(graph, query_vecs[start:stop], scores, excl[start:stop],
                                                       out_top[start:stop], depth, k, threads)
-            graph_top[start:stop], graph_scores[start:stop] = top, top_scores  # type: ignore[index]
+            graph_top[start:stop], graph_scores[start:stop] = top, top_scores  # type: ignore[index]  # both arrays exist whenever graph does
             hits += chunk_hits
     visible_top, visible_scores, visible_len = _visible(out_top, out_scores, excl)
     if graph is None:
         top, top_scores, top_len, exact_head, exact_len = visible_top, visible_scores, visible_len, None, None
     else:
-        top, top_scores, top_len = _visible(graph_top, graph_scores, excl)  # type: ignore[arg-type]
+        top, top_scores, top_len = _visible(graph_top, graph_scores, excl)  # type: ignore[arg-type]  # likewise: set with graph
         exact_head, exact_len = visible_top, visible_len
     columns = ColumnarRuns(
         qids=list(qids), qlangs=np.array(qlangs, dtype=str).reshape(n), top=top, top_scores=top_scores,
@@ -205,7 +205,9 @@ def _best_per_language(scores: np.ndarray, layout: PoolLayout) -> tuple[np.ndarr
         if twinned is not None:
             twin[:, j] = twinned
         if plain is None or twinned is None:
-            best[:, j] = plain if twinned is None else twinned
+            only = plain if twinned is None else twinned
+            assert only is not None  # a language block is never empty on both sides
+            best[:, j] = only
         else:
             sp, st = scores[rows, plain], scores[rows, twinned]
             best[:, j] = np.where((st > sp) | ((st == sp) & (twinned < plain)), twinned, plain)
@@ -340,8 +342,8 @@ def _ranks(scores: np.ndarray, targets: np.ndarray, head: np.ndarray) -> np.ndar
             higher = np.count_nonzero(scores[r][None, :] > s, axis=1)
             equal = np.count_nonzero(scores[r][None, :] >= s, axis=1) - higher
             ranks[r, js] = 1 + higher
-            for i in np.flatnonzero(equal > 1):
-                ranks[r, js[i]] = _count_rank(scores[r], values[r, js[i]], targets[r, js[i]])
+            for t in np.flatnonzero(equal > 1):
+                ranks[r, js[t]] = _count_rank(scores[r], values[r, js[t]], targets[r, js[t]])
         return ranks
     for j in np.flatnonzero(need.any(axis=0)):
         rows = np.flatnonzero(need[:, j])
@@ -350,8 +352,8 @@ def _ranks(scores: np.ndarray, targets: np.ndarray, head: np.ndarray) -> np.ndar
         higher = np.count_nonzero(block > s, axis=1)
         equal = np.count_nonzero(block >= s, axis=1) - higher
         ranks[rows, j] = 1 + higher
-        for i in np.flatnonzero(equal > 1):  # rare: other documents share this score exactly
-            ranks[rows[i], j] = _count_rank(block[i], s[i, 0], targets[rows[i], j])
+        for t in np.flatnonzero(equal > 1):  # rare: other documents share this score exactly
+            ranks[rows[t], j] = _count_rank(block[t], s[t, 0], targets[rows[t], j])
     return ranks
 
 

@@ -132,7 +132,7 @@ def load_shift(model_dir: str | Path, onnx: str | None = None) -> Shift | None:
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ModelError(f"{path}: malformed shift file ({exc})") from None
     shift = Shift.from_json(data, path)
     manifest = load_manifest(model_dir, verify=False)

@@ -38,7 +38,9 @@ def test_library_audit_report(corpus_dir, tiny_model_dir, tmp_path):
     assert lo <= multi.metrics["max_r"] <= hi
     english = next(s for s in report.scenarios if s.name == "multi [en+de] q=en")
     assert english.metrics["eir"] is None and multi.metrics["eir"] is not None
-    assert report.gaps and report.gaps[0].paired is False  # the queries carry no parallel_id here
+    # the queries carry no parallel_id: each is paired by the parallel unit of its relevant document
+    gap = report.gaps[0]
+    assert (gap.kind, gap.paired, gap.pairs, gap.n["max_r_norm"]) == ("multi", True, 4, 4)
     assert report.model.prefixes == {"query": "query: ", "passage": "passage: "}
 
 
@@ -218,3 +220,44 @@ def test_bad_langs_option(corpus_dir, tiny_model_dir, capsys, langs, message):
     assert run_cli("audit", corpus_dir, "--model", tiny_model_dir, "--langs", langs, "--no-cache", "--quiet") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0] and "--langs" in err[0]
+
+
+def test_language_gap_is_paired_by_question_on_partially_parallel_corpora(tmp_path, tiny_model_dir):
+    """The gap compares the same question in English and German (method.md section 8): 4 pairs, whatever the
+    untranslated pages add to the pool; its value is the mean of the per-pair differences."""
+    from test_corpus import partially_parallel_corpus
+
+    from clbias.report.verdict import verdict
+
+    report = audit_corpus(partially_parallel_corpus(tmp_path / "c"), [tiny_model_dir], bootstrap=100)
+    gaps = {g.kind: g for g in report.gaps}
+    assert set(gaps) == {"multi", "full"} and all(g.paired and g.pairs == 4 for g in gaps.values())
+    by_name = {r.name: r for r in report.scenarios}
+    en, de = by_name["multi [en+de] q=en"], by_name["multi [en+de] q=de"]
+    model = report.model.name
+    en_by_q = dict(zip(en.query_ids, en.by_model[model].per_query["max_r_norm"]))
+    de_by_q = dict(zip(de.query_ids, de.by_model[model].per_query["max_r_norm"]))
+    pairs = [en_by_q[f"q-u{i}-en"] - de_by_q[f"q-u{i}-de"] for i in range(1, 5)]
+    assert gaps["multi"].metrics["max_r_norm"] == pytest.approx(np.mean(pairs), abs=1e-3)
+    low, high = gaps["multi"].ci["max_r_norm"]
+    assert low <= gaps["multi"].metrics["max_r_norm"] <= high and gaps["multi"].n["max_r_norm"] == 4
+    assert verdict(report).finding("de").scenario == "multi [en+de] q=de"  # the parallel pool decides
+    from clbias.report.render_files import to_markdown
+
+    assert "| scenario | X | model | pairs |" in to_markdown(report)
+
+
+def test_language_gap_without_any_pair_is_unpaired_and_says_so(tmp_path, tiny_model_dir):
+    root = write_corpus(tmp_path / "c", [{"_id": "a", "text": "cats sleep all day", "lang": "en"},
+                                         {"_id": "b", "text": "Katzen schlafen den ganzen Tag", "lang": "de"},
+                                         {"_id": "c", "text": "trains leave hourly", "lang": "en"}],
+                        [{"_id": "qa", "text": "cat", "lang": "en"}, {"_id": "qb", "text": "Katze", "lang": "de"},
+                         {"_id": "qc", "text": "train", "lang": "en"}],
+                        [("qa", "a", 1), ("qb", "b", 1), ("qc", "c", 1)])
+    report = audit_corpus(root, [tiny_model_dir], bootstrap=50)
+    assert not any(r.kind == "multi" for r in report.scenarios)
+    gap = next(g for g in report.gaps if g.kind == "full")
+    assert (gap.paired, gap.pairs, gap.n["max_r_norm"]) == (False, 0, 3)
+    from clbias.report.display import gap_pairs
+
+    assert gap_pairs(gap) == "unpaired"

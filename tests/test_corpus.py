@@ -94,3 +94,69 @@ def test_scenario_without_judged_queries_is_skipped_with_note(tmp_path):
     corpus = load_corpus(parallel_corpus(tmp_path / "c"))
     scenarios, notes = build_scenarios(corpus, ["mono-cross"], expand_translations=False)
     assert scenarios == [] and len(notes) == 2 and all("skipped" in n for n in notes)
+
+
+def partially_parallel_corpus(root, third_lang: bool = False):
+    """The 4 parallel en/de units plus documents without a translation: 3 English pages with no parallel_id,
+    an English page whose unit has no German version, a German page alone; queries on every one of them."""
+    from corpus_factory import PARALLEL, QUERIES, write_corpus
+
+    docs = [{"_id": f"{u}-{lang}", "text": text, "lang": lang, "parallel_id": u}
+            for u, by_lang in PARALLEL.items() for lang, text in by_lang.items()]
+    extra = [("solo-en-1", "en", None, "The museum opens at nine."), ("solo-en-2", "en", None, "Buses stop at night."),
+             ("solo-en-3", "en", None, "Snow closed the pass."), ("u5-en", "en", "u5", "Bees make honey in summer."),
+             ("solo-de-1", "de", None, "Der Markt ist sonntags geschlossen.")]
+    docs += [{"_id": i, "text": t, "lang": lang, **({"parallel_id": pid} if pid else {})} for i, lang, pid, t in extra]
+    if third_lang:
+        docs += [{"_id": "u1-fr", "text": "Le chat dort sur le rebord chaud.", "lang": "fr", "parallel_id": "u1"},
+                 {"_id": "u2-fr", "text": "Les trains partent toutes les quinze minutes.", "lang": "fr",
+                  "parallel_id": "u2"},
+                 {"_id": "solo-fr-1", "text": "La bibliothèque ferme tôt.", "lang": "fr"}]
+    queries = [{"_id": f"q-{u}-{lang}", "text": text, "lang": lang}
+               for u, by_lang in QUERIES.items() for lang, text in by_lang.items()]
+    queries += [{"_id": f"q-{i}", "text": t.lower(), "lang": lang} for i, lang, _, t in extra]
+    qrels = [(f"q-{u}-{lang}", f"{u}-{lang}", 1) for u in QUERIES for lang in ("en", "de")]
+    qrels += [(f"q-{i}", i, 1) for i, _, _, _ in extra]
+    return write_corpus(root, docs, queries, qrels, {"name": "partial", "parallel": "human"})
+
+
+def test_multi_pools_hold_only_the_parallel_units(tmp_path):
+    """method.md section 8: 4 parallel en/de units plus 5 untranslated documents give Multi pools of exactly the
+    8 documents of the 4 units (|R| = 2); the corpus as it is (13 documents) is `full` here, so `multi-all`,
+    which would repeat it, is not scored twice."""
+    corpus = load_corpus(partially_parallel_corpus(tmp_path / "c"))
+    scenarios, notes = build_scenarios(corpus)
+    by_label = {s.label: s for s in scenarios}
+    for q in ("en", "de"):
+        multi = by_label[f"multi [en+de] q={q}"]
+        assert len(multi.pool) == 8 and {corpus.docs[i].parallel_id for i in multi.pool} == {"u1", "u2", "u3", "u4"}
+        assert len(multi.queries) == 4 and all(len(r) == 2 for r in multi.relevant)
+    assert by_label["multi [en+de] q=en"].skipped_queries == 4  # the queries of the 4 untranslated English pages
+    assert len(by_label["full [de+en] q=en"].pool) == 13
+    assert not any(s.kind == "multi-all" for s in scenarios)
+    assert any("multi-all [en+de]: the same documents as full [de+en]" in n for n in notes)
+    only, _ = build_scenarios(corpus, ["multi-all"])
+    assert {len(s.pool) for s in only} == {13} and {s.query_lang for s in only} == {"en", "de"}
+
+
+def test_multi_all_beside_parallel_pools_with_three_languages(tmp_path):
+    corpus = load_corpus(partially_parallel_corpus(tmp_path / "c", third_lang=True))
+    scenarios, _ = build_scenarios(corpus, ["multi", "multi-all", "multi-n"])
+    by_label = {s.label: s for s in scenarios}
+    assert len(by_label["multi [en+fr] q=en"].pool) == 4  # u1 and u2 exist in French
+    assert len(by_label["multi-all [en+fr] q=en"].pool) == 8 + 3  # all en (4 units, u5, 3 alone) + all fr (2 + 1 alone)
+    assert len(by_label["multi-all [en+de] q=de"].pool) == 8 + 5  # all en (8) + all de (4 units + 1 alone)
+    grown = by_label["multi-n [en+de+fr] q=de"]
+    assert len(grown.pool) == 6 and {corpus.docs[i].parallel_id for i in grown.pool} == {"u1", "u2"}
+
+
+def test_without_parallel_id_multi_is_skipped_and_says_where_to_look(tmp_path):
+    from corpus_factory import write_corpus
+
+    root = write_corpus(tmp_path / "c", [{"_id": "a", "text": "cats sleep", "lang": "en"},
+                                         {"_id": "b", "text": "Katzen schlafen", "lang": "de"}],
+                        [{"_id": "qa", "text": "cat", "lang": "en"}, {"_id": "qb", "text": "Katze", "lang": "de"}],
+                        [("qa", "a", 1), ("qb", "b", 1)])
+    scenarios, notes = build_scenarios(load_corpus(root), ["multi", "multi-all"])
+    assert {s.kind for s in scenarios} == {"multi-all"}
+    assert any("multi [en+de] q=de: skipped, no parallel unit" in n and "multi-all" in n for n in notes)

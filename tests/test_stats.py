@@ -1,12 +1,11 @@
 """Bootstrap intervals, paired comparisons and language gaps."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
-from clbias.metrics import bootstrap_ci, language_gap, paired_comparison, summarize
+from clbias.metrics import (bootstrap_ci, holm_significant, language_gap, non_inferior, paired_comparison, significant,
+                            significant_loss, summarize)
 
 
 def normal(seed: int, n: int, mean: float = 50.0, sd: float = 10.0) -> np.ndarray:
@@ -72,40 +71,68 @@ def test_paired_comparison_detects_a_real_shift() -> None:
     result = paired_comparison(improved, base, "ndcg@10")
     assert result.difference == pytest.approx(np.mean(improved - base))
     assert 0.0 < result.low < result.difference < result.high
-    assert result.p_value < 0.01
+    assert significant(result.low, result.high)
     assert result.wins > 50 and result.wins + result.ties + result.losses == result.n == 60
-    reversed_result = paired_comparison(base, improved, "ndcg@10")  # the test is two-sided
-    assert reversed_result.p_value < 0.01 and reversed_result.high < 0.0
+    reversed_result = paired_comparison(base, improved, "ndcg@10")  # the rule is two-sided
+    assert reversed_result.high < 0.0 and significant(reversed_result.low, reversed_result.high)
 
 
 def test_paired_comparison_does_not_invent_a_shift() -> None:
     rng = np.random.default_rng(9)
-    rejected = covered = 0
+    rejected = 0
     trials = 200
     for trial in range(trials):
         base = rng.normal(50.0, 20.0, size=30)
         noisy = base + rng.normal(0.0, 2.0, size=30)
         result = paired_comparison(noisy, base, "ndcg@10", n_resamples=200, seed=trial)
-        rejected += result.p_value < 0.05
-        covered += result.low < 0.0 < result.high
-    assert rejected / trials < 0.10  # a calibrated test rejects about 5% of true nulls
-    assert covered / trials > 0.88
+        rejected += significant(result.low, result.high)
+    assert rejected / trials < 0.10  # a calibrated rule calls about 5% of true nulls significant
 
 
-def test_paired_comparison_exact_sign_flip_for_few_queries() -> None:
+def test_paired_comparison_has_no_second_test_beside_its_ci() -> None:
+    """Stars, colours and verdicts read the CI; no p-value is carried that could disagree with it."""
     result = paired_comparison(np.array([2.0, 3, 4, 5, 6]), np.array([1.0, 1, 1, 1, 1]), "mrr@10")
-    assert result.p_value == pytest.approx(2 / 32)  # only all-plus and all-minus are as extreme
-    symmetric = paired_comparison(np.array([1.0, 3.0]), np.array([2.0, 2.0]), "mrr@10")
-    assert symmetric.p_value == pytest.approx(1.0)
+    assert not hasattr(result, "p_value") and significant(result.low, result.high)
 
 
-def test_sign_flip_p_value_matches_normal_theory_for_many_queries() -> None:
-    z = normal(20, 200, mean=0.0, sd=1.0)
-    differences = 1.0 + (z - z.mean()) / z.std() * np.sqrt(200) / 2  # mean 1, t statistic 2
-    null_sd = np.sqrt(np.sum(differences ** 2)) / 200  # sd of the mean under random sign flips
-    expected = math.erfc(1.0 / null_sd / math.sqrt(2))  # two-sided normal tail, about 0.048
-    result = paired_comparison(differences, np.zeros(200), "ndcg@10", n_resamples=4000)
-    assert result.p_value == pytest.approx(expected, abs=0.012)
+# ---------------------------------------------------------------- the one rule: significance, no harm, Holm
+
+def test_significance_and_non_inferiority_rules() -> None:
+    assert significant(0.1, 2.0) and significant(-3.0, -0.5) and not significant(-0.1, 0.2)
+    assert significant_loss(-3.0, -0.5) and not significant_loss(0.1, 2.0)
+    assert significant_loss(0.1, 2.0, lower_is_better=True)  # e.g. EIR or Max@R going up
+    # no harm at a 1-point margin: the CI end on the losing side stays within the margin
+    assert non_inferior(-0.8, 1.5, 1.0) and not non_inferior(-1.2, 0.5, 1.0)
+    assert non_inferior(-2.0, 0.9, 1.0, lower_is_better=True) and not non_inferior(-0.2, 1.1, 1.0, lower_is_better=True)
+    with pytest.raises(ValueError):
+        non_inferior(0.0, 1.0, -1.0)
+
+
+def test_holm_finds_a_real_loss_among_many_unchanged_cells() -> None:
+    rng = np.random.default_rng(21)
+    cells = [rng.normal(0.0, 10.0, size=150) for _ in range(40)]
+    cells[7] = rng.normal(-6.0, 10.0, size=150)  # one cell really loses 6 points
+    decisions = holm_significant(cells, loss_side=[False] * 40, seed=3)
+    assert [d.index for d in decisions if d.significant] == [7]
+    assert decisions[7].confidence == pytest.approx(1 - 0.05 / 40) and decisions[7].high < 0
+    # the same loss alone at 95% is significant too, and a gain is never a loss
+    assert holm_significant([cells[7]], loss_side=[False])[0].significant
+    assert not holm_significant([-cells[7]], loss_side=[False])[0].significant
+    assert holm_significant([-cells[7]])[0].significant  # either side when no side is named
+
+
+def test_holm_keeps_the_family_wise_error_of_an_unchanged_model_at_alpha() -> None:
+    """90 cells of true-zero differences: Holm calls any of them a loss in about alpha/2 of the families
+    (one-sided), while reading each cell alone at 95% calls at least one loss in nearly every family."""
+    rng = np.random.default_rng(5)
+    families, holm_hits, alone_hits = 40, 0, 0
+    for f in range(families):
+        cells = [rng.normal(0.0, 5.0, size=80) for _ in range(90)]
+        holm_hits += any(d.significant for d in holm_significant(cells, loss_side=[False] * 90, seed=f))
+        alone_hits += any(paired_comparison(c, np.zeros(80), "ndcg@10", n_resamples=200, seed=f).high < 0
+                          for c in cells)
+    assert holm_hits / families <= 0.05
+    assert alone_hits / families > 0.8
 
 
 def test_paired_comparison_is_reproducible_and_drops_unpaired_queries() -> None:

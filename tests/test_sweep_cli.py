@@ -64,7 +64,12 @@ def test_bad_output_paths_are_refused_before_a_model_loads(corpus_dir, tmp_path,
 
 
 def test_no_output_is_written_unless_all_are(corpus_dir, tiny_model_dir, tmp_path, monkeypatch):
+    import tempfile
+
     import clbias.report.render_html as render_html
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the internal error's traceback file goes here
+    monkeypatch.setattr(tempfile, "tempdir", None)
 
     def broken_html(report):
         raise RuntimeError("renderer failed")
@@ -74,8 +79,8 @@ def test_no_output_is_written_unless_all_are(corpus_dir, tiny_model_dir, tmp_pat
     argv = ["audit", str(corpus_dir), "--model", str(tiny_model_dir), "--bootstrap", "20", "--no-cache", "--quiet",
             "--json", str(out / "r.json"), "--markdown", str(out / "r.md"), "--runs", str(out / "runs"),
             "--html", str(out / "r.html")]
-    with pytest.raises(RuntimeError, match="renderer failed"):
-        main(argv)
+    assert main(argv) == 3  # an internal error (here: a renderer bug) exits 3
+    assert len(list(tmp_path.glob("clbias-traceback-*.txt"))) == 1
     assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()]
     monkeypatch.undo()
     assert main(argv) == 0

@@ -9,7 +9,7 @@ from clbias.cli.embed import read_texts
 from clbias.corpus import load_corpus, read_records
 from clbias.errors import InputError, ModelError
 from clbias.runtime.manifest import load_manifest
-from corpus_factory import parallel_corpus, write_corpus
+from corpus_factory import parallel_corpus
 
 
 def _error(root) -> InputError:

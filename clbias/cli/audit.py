@@ -8,18 +8,18 @@ from pathlib import Path
 from rich.console import Console
 
 from ..audit import AuditSettings, audit, plan_audit
-from ..corpus import check_trec_ids, load_corpus
+from ..corpus import check_trec_ids, corpus_files, load_corpus
 from ..errors import InputError
 from ..gate import GateTarget, broken_gates, check_gates, parse_gates
 from ..io import StagedOutputs, check_output_paths
 from ..model_paths import DEFAULT_MODEL
 from ..report.render_files import to_json_text, to_markdown, trec_run_paths, write_trec_runs
 from ..report.render_terminal import render
-from ..runtime.cache import default_cache_dir
+from ..runtime.cache import default_cache_dir, prepare_cache_dir
 from ..scenarios import SCENARIO_KINDS
 from ..search import HnswParams
 from ..langs import normalize_lang
-from .common import add_model_options, check_model_options, load_encoders
+from .common import add_model_options, check_model_options, load_encoders, model_input_files
 from .engine import add_engine_options, ray_options
 from .progress import RichProgress
 
@@ -90,18 +90,24 @@ def settings_from_args(args: argparse.Namespace, langs: list[str] | None, ray: o
         raise InputError(exc.reason, field=_OPTION_OF.get(exc.field or "", exc.field)) from None
 
 
+def outputs_of(args: argparse.Namespace) -> dict[str, Path | None]:
+    return {"--json": args.json, "--markdown": args.markdown, "--html": args.html}
+
+
 def run(args: argparse.Namespace) -> int:
     console = Console(stderr=False)
     # Everything that can be refused is refused before the model loads or builds: gates, options, output paths.
     gates = parse_gates(args.fail_if) if args.fail_if else []
     check_model_options(args)
     settings_from_args(args, None)
-    check_output_paths({"--json": args.json, "--markdown": args.markdown, "--html": args.html}, {"--runs": args.runs})
+    check_output_paths(outputs_of(args), {"--runs": args.runs},
+                       inputs=[*corpus_files(args.corpus), args.corpus, *model_input_files(args)])
     ray = ray_options(args)  # fails fast (extra missing, cluster unreachable) before any expensive work
     corpus = load_corpus(args.corpus, args.split)
     if args.runs:
         check_trec_ids(corpus)
     settings = settings_from_args(args, parse_langs(args.langs, corpus.doc_langs) if args.langs else None, ray)
+    settings.cache_dir = prepare_cache_dir(settings.cache_dir)
     plan = plan_audit(corpus, settings)
     check_gates(gates, [GateTarget(s.label, s.kind, s.query_lang) for s in plan.scenarios], settings.metric_names(),
                 corpus.doc_langs + corpus.query_langs, settings.k)
@@ -112,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         render(report, console, detail=args.detail)
     broken = broken_gates(gates, report)
-    with StagedOutputs() as outputs:  # all outputs or none
+    with StagedOutputs({**outputs_of(args), "--runs": args.runs}) as outputs:  # all outputs or none
         if args.json:
             outputs.text(args.json, to_json_text(report, per_query=args.per_query))
         if args.markdown:

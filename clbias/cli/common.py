@@ -26,6 +26,17 @@ def add_model_options(p: argparse.ArgumentParser, multiple: bool = False) -> Non
     p.add_argument("--threads", type=int, help="onnxruntime intra-op threads (default: all available cores)")
 
 
+def model_input_files(args: argparse.Namespace) -> list[Path]:
+    """The files of every --model directory that exists: an output path must never be one of them."""
+    specs = args.model if isinstance(args.model, list) else ([args.model] if args.model else [])
+    files: list[Path] = []
+    for spec in specs:
+        directory = resolve_model(split_model_spec(spec)[0])
+        if directory.is_dir():
+            files += [f for f in directory.iterdir() if f.is_file()]
+    return files
+
+
 def check_model_options(args: argparse.Namespace) -> None:
     """Options of add_model_options that can be refused before a model loads."""
     if args.threads is not None and args.threads < 1:

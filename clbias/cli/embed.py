@@ -11,9 +11,9 @@ from rich.console import Console
 from ..corpus import passage_text, read_records
 from ..errors import InputError
 from ..io import StagedOutputs, check_output_paths
-from ..runtime.cache import default_cache_dir
+from ..runtime.cache import default_cache_dir, prepare_cache_dir
 from ..runtime.embed import embed_texts
-from .common import add_model_options, check_model_options, load_encoders
+from .common import add_model_options, check_model_options, load_encoders, model_input_files
 from .engine import add_engine_options, ray_options
 from .progress import RichProgress
 
@@ -43,13 +43,13 @@ def run(args: argparse.Namespace) -> int:
     out = args.out if args.out.suffix == ".npy" else args.out.with_suffix(".npy")
     ids_out = out.with_suffix(".ids.json")
     check_model_options(args)
-    check_output_paths({"--out": out, "--out (ids)": ids_out})
+    check_output_paths({"--out": out, "--out (ids)": ids_out}, inputs=[args.texts, *model_input_files(args)])
     ids, texts = read_texts(args.texts, args.kind)
     ray = ray_options(args)
+    cache = None if args.no_cache else prepare_cache_dir(default_cache_dir())
     encoder = load_encoders(args, console)[0]
     progress = RichProgress(console)
     progress.start(f"embedding {len(texts)} texts", len(texts))
-    cache = None if args.no_cache else default_cache_dir()
     if ray is None:
         vectors, stats = embed_texts(encoder, texts, args.kind, cache, progress=progress.advance)
     else:
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         with RaySession(ray) as session:
             vectors, stats = embed_texts_ray(session, encoder, texts, args.kind, cache, progress=progress.advance)
     progress.finish()
-    with StagedOutputs() as outputs:
+    with StagedOutputs({"--out": out, "--out (ids)": ids_out}) as outputs:
         with open(outputs.file(out), "wb") as fh:
             np.save(fh, vectors, allow_pickle=False)
         outputs.text(ids_out, json.dumps(ids, ensure_ascii=False) + "\n")

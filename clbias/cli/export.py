@@ -9,7 +9,7 @@ from rich.markup import escape
 
 from ..errors import ClbiasError
 from ..model_paths import exported_root
-from ..runtime.manifest import ALL_POOLINGS, Prefixes
+from ..runtime.manifest import ALL_POOLINGS, MANIFEST_NAME, Prefixes
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,6 +50,12 @@ def run(args: argparse.Namespace) -> int:
         raise ClbiasError(f"export needs the export extra: pip install -e \".[export]\" ({exc})") from None
     from ..runtime.manifest import load_manifest
 
+    from ..io import check_output_paths, check_replaceable_dir
+
+    target = (args.out_root or exported_root()) / args.name
+    check_replaceable_dir(target, lambda d: (d / MANIFEST_NAME).is_file(), "an exported model", "--name")
+    src = Path(args.src)
+    check_output_paths({}, {"--name": target}, inputs=[src] if src.exists() else [], replace_dirs=True)
     console = Console()
     with console.status(f"exporting {args.src} through Optimum and verifying against torch"):
         out = export_model(args.src, args.name, args.out_root or exported_root(), int8=args.int8,

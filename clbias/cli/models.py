@@ -12,6 +12,7 @@ from rich.table import Table
 from ..errors import ClbiasError, ModelError
 from ..model_paths import DEFAULT_MODEL, exported_root, graph_file, resolve_model
 from ..runtime.manifest import MANIFEST_NAME, load_manifest
+from ..text import inert
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -64,7 +65,8 @@ def architecture(source: dict) -> str:
 def run_list(args: argparse.Namespace) -> int:
     root = exported_root()
     rows = []
-    for directory in sorted(p for p in root.glob("*") if (p / MANIFEST_NAME).is_file()):
+    # Hidden directories are builds in progress or interrupted (.NAME.partial-*, .NAME.old-*): never models.
+    for directory in sorted(p for p in root.glob("*") if not p.name.startswith(".") and (p / MANIFEST_NAME).is_file()):
         m = load_manifest(directory, verify=False)
         for onnx in [f for f in m.files if f.endswith(".onnx")]:
             q = m.quantization.get(onnx, {})
@@ -85,10 +87,12 @@ def run_list(args: argparse.Namespace) -> int:
         table.add_column(col)
     for r in rows:
         languages = "not stated" if r["languages"] is None else f"{len(r['languages'])}: {','.join(r['languages'])}"
-        table.add_row(escape(r["name"]), r["onnx"], "✓" if r["default"] else "", str(r["size_mb"]), r["sha256"][:12],
-                      escape(f"{r['architecture']}, {r['pooling']} pooling"), str(r["dim"] or "?"), languages,
-                      r["quantization"] + (f" (min cos {r['min_cosine']:.4f})" if r["min_cosine"] else ""),
-                      escape(r["source"]))
+        table.add_row(escape(inert(r["name"])), escape(inert(r["onnx"])), "✓" if r["default"] else "",
+                      str(r["size_mb"]), escape(inert(r["sha256"][:12])),
+                      escape(inert(f"{r['architecture']}, {r['pooling']} pooling")), str(r["dim"] or "?"),
+                      escape(inert(languages)),
+                      escape(inert(r["quantization"])) + (f" (min cos {r['min_cosine']:.4f})" if r["min_cosine"] else ""),
+                      escape(inert(r["source"])))
     Console().print(table if rows else f"no exported models in {root}/ (try `clbias models build`)")
     return 0
 
@@ -107,10 +111,13 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from ..io import write_json_atomic
+    from ..corpus import corpus_files
+    from ..io import check_output_paths, write_json_atomic
     from ..models.check import check_int8
 
     directory = resolve_model(args.name)
+    model_files = [f for f in directory.iterdir() if f.is_file()] if directory.is_dir() else []
+    check_output_paths({"--json": args.json}, inputs=[*corpus_files(args.corpus), *model_files])
     manifest = load_manifest(directory)
     graph = graph_file(args.graph)
     if graph not in manifest.files:
@@ -129,7 +136,7 @@ def run_check(args: argparse.Namespace) -> int:
     console.print(table)
     console.print(f"int8 acceptable as default: {'yes' if result.int8_acceptable else 'no'}")
     if args.json:
-        write_json_atomic(args.json, result.to_json())
+        write_json_atomic(args.json, result.to_json(), option="--json")
     return 0
 
 

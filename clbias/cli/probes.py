@@ -38,6 +38,11 @@ def _langs(raw: str | None) -> list[str] | None:
 
 def run_build(args: argparse.Namespace) -> int:
     from ..errors import InputError
+    from ..io import check_output_paths
+    from ..probes.common import check_probe_out
+
+    check_probe_out(args.out, args.name)
+    check_output_paths({}, {"--out": args.out}, inputs=[args.source] if args.source else [])
 
     if args.name not in ("manpages", "debian-docs") and args.eval_per_lang is not None:
         raise InputError("--eval-per-lang applies to manpages and debian-docs only", field="eval-per-lang")
@@ -100,8 +105,6 @@ def _build_manpages(args: argparse.Namespace) -> int:
         raise InputError(f"must be at least 1, got {eval_per_lang}", field="eval-per-lang")
     if args.workers is not None and args.workers < 1:
         raise InputError(f"must be at least 1, got {args.workers}", field="workers")
-    if args.out.exists() and not args.out.is_dir():
-        raise InputError("exists and is not a directory", args.out, field="out")
     console = Console(soft_wrap=True, stderr=True)
     bar = RichProgress(console)
     started = {"on": False}

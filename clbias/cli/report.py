@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ..errors import InputError
-from ..io import read_json_object, write_text_atomic
+from ..io import StagedOutputs, check_output_paths, read_json_object
 from ..report.model import Report
 
 
@@ -37,19 +37,9 @@ def load_report(path: Path) -> Report:
 
 
 def check_outputs(args: argparse.Namespace, inputs: list[Path]) -> None:
-    """Fail before any work on an output that is a directory, sits under a file, or repeats another path."""
-    outputs = [(flag, path) for flag, path in (("--html", args.html), ("--markdown", args.markdown)) if path]
-    seen: dict[Path, str] = {p.resolve(): "input" for p in inputs}
-    for flag, path in outputs:
-        resolved = path.resolve()
-        if resolved in seen:
-            raise InputError(f"{path} is already the {seen[resolved]} path", field=flag)
-        if path.is_dir():
-            raise InputError(f"{path} is a directory", field=flag)
-        parent = next((q for q in path.parents if q.exists()), None)
-        if parent is not None and not parent.is_dir():
-            raise InputError(f"{parent} is a file, not a directory", field=flag)
-        seen[resolved] = flag
+    """Fail before any work on an output that is a directory, sits under a file, repeats another path or is
+    one of the inputs."""
+    check_output_paths({"--html": args.html, "--markdown": args.markdown}, inputs=inputs)
 
 
 def write_outputs(report: Report, args: argparse.Namespace, console: Console) -> None:
@@ -65,8 +55,9 @@ def write_outputs(report: Report, args: argparse.Namespace, console: Console) ->
         documents.append((args.markdown, to_markdown(report)))
     if not args.quiet:
         render(report, console, detail=args.detail)
-    for path, text in documents:
-        write_text_atomic(path, text)
+    with StagedOutputs({"--html": args.html, "--markdown": args.markdown}) as outputs:
+        for path, text in documents:
+            outputs.text(path, text)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from ..errors import InputError
 from ..io import sha256_file
-from ..runtime.cache import default_cache_dir
+from ..runtime.cache import default_cache_dir, prepare_cache_dir
 from ..runtime.embed import embed_texts
 from ..shift import SHIFT_FILE, fit_shift, read_pairs
 from .common import add_model_options, load_encoders
@@ -44,10 +44,10 @@ def run_fit(args: argparse.Namespace) -> int:
     if few:
         listed = ", ".join(f"{lang} {n}" for lang, n in sorted(few.items()))
         raise InputError(f"too few pairs for a stable mean ({listed}; --min-pairs {args.min_pairs})", args.pairs)
+    cache = None if args.no_cache else prepare_cache_dir(default_cache_dir())
     encoder = load_encoders(args, console)[0]
     english = sorted({en for _, en, _ in pairs})
     others = [text for _, _, text in pairs]
-    cache = None if args.no_cache else default_cache_dir()
     progress = RichProgress(console)
     progress.start(f"embedding {len(english) + len(others)} passages", len(english) + len(others))
     en_vecs, _ = embed_texts(encoder, english, "passage", cache, progress=progress.advance)

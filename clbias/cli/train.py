@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 
 from ..errors import ClbiasError, InputError
 from ..train.config import DEFAULT_RECIPE, JSD_INPUTS, JSD_ONLY_WARNING, LOSSES, RECIPES, TrainConfig
@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="auto: a CUDA GPU when torch sees one, else the CPU")
     ours = p.add_argument_group("terms beyond the paper (weights; 0 = off; unset: the --recipe's)")
     ours.add_argument("--recipe", choices=sorted(RECIPES), default=DEFAULT_RECIPE,
-                      help="weights of the terms below: paper (its loss alone; default), query (+ query 0.3) or neutral (+ mono 1, "
+                      help="weights of the terms below: paper (its loss alone; default), query (+ query 0.3) "
+                           "or neutral (+ mono 1, "
                            "distill 1, query 0.5: EIR near its neutral value, but English tends to rank above its "
                            "own translation; benchmarks/results/alignment-manpages.md); a weight flag overrides it")
     ours.add_argument("--jsd-weight", type=float, default=DEFAULTS.jsd_weight,
@@ -146,7 +147,7 @@ class TrainProgress:
     def __init__(self, console: Console) -> None:
         self.console = console
         self._progress: Progress | None = None
-        self._task: Any = None
+        self._task: TaskID | None = None
         self.note: str | None = None
 
 
@@ -179,6 +180,9 @@ def run(args: argparse.Namespace) -> int:
     missing = [f"--{name}" for name in ("base", "data", "out") if getattr(args, name) is None]
     if missing:
         raise InputError(f"clbias train needs {', '.join(missing)} (or `clbias train data ...`)")
+    from ..io import check_output_paths
+
+    check_output_paths({}, {"--out": args.out}, inputs=[args.data, args.val_data], replace_dirs=True)
     try:
         import torch  # noqa: F401
         import transformers  # noqa: F401
@@ -238,10 +242,15 @@ def _oversubscribed() -> tuple[float, int] | None:
 def run_data(args: argparse.Namespace) -> int:
     from ..train.data import build_triplet_split, build_triplets, write_triplets
 
+    from ..corpus import corpus_files
+    from ..io import check_output_paths
+
     if (args.val_units is None) != (args.val_out is None):
         raise InputError("--val-units and --val-out go together", field="val_out" if args.val_out is None else "val_units")
     if args.val_out is not None and args.val_out.resolve() == args.out.resolve():
         raise InputError("must differ from --out", args.val_out, field="val_out")
+    check_output_paths({"--out": args.out, "--val-out": args.val_out},
+                       inputs=[*corpus_files(args.source), args.source / f"{args.split}.jsonl"])
     langs = [lang.strip() for lang in args.langs.split(",") if lang.strip()] if args.langs else None
     held = [lang.strip() for lang in args.hold_out.split(",") if lang.strip()]
     console = Console(stderr=True)

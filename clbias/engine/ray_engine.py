@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import ClbiasError
 from ..runtime.cache import EmbeddingCache, text_key
 from ..runtime.encoder import EncodeStats, Encoder, Kind
-from ..runtime.embed import encoder_cache
+from ..runtime.embed import check_finite, encoder_cache
 
 INSTALL_HINT = "pip install 'clbias[ray]'"
 _LOCAL_SCORING_MIN_CELLS = 200_000_000  # smaller pools are scored in-process: task overhead would dominate
@@ -159,7 +159,7 @@ class EncoderActor:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         texts = [str(t) for t in batch["text"]]
-        ids, stats = self.encoder.tokenize(texts, self.kind)  # type: ignore[arg-type]
+        ids, stats = self.encoder.tokenize(texts, self.kind)  # type: ignore[arg-type]  # kind was checked as a Kind by the caller
         vectors = self.encoder.embed_ids(ids, self.batch_size)
         return {"row": np.asarray(batch["row"], np.int64), "vec": vectors.astype(np.float32),
                 "ntok": np.asarray(stats.n_tokens, np.int64), "pid": np.full(len(texts), os.getpid(), np.int64)}
@@ -190,13 +190,13 @@ def embed_texts_ray(session: RaySession, encoder: Encoder, texts: Sequence[str],
     missing = np.flatnonzero(~hit)
     recount = np.flatnonzero(hit & (n_tokens < 0))
     if recount.size:  # old shards without token counts: tokenise here, as the local engine does
-        n_tokens[recount] = encoder.tokenize([texts[i] for i in recount], kind)[1].n_tokens
+        n_tokens[recount] = encoder.tokenize([texts[i] for i in recount.tolist()], kind)[1].n_tokens
     if missing.size:
         session.probe(encoder)
         ray = session.ray
         actors, per_actor = session.actor_plan()
         _quiet_ray_data(ray)  # clbias shows its own progress bar
-        ds = ray.data.from_items([{"row": int(i), "text": texts[i]} for i in missing])
+        ds = ray.data.from_items([{"row": i, "text": texts[i]} for i in missing.tolist()])
         ds = ds.map_batches(EncoderActor, fn_constructor_kwargs={
             "model_dir": str(encoder.model_dir), "onnx": encoder.onnx, "threads": session.options.threads,
             "kind": kind, "batch_size": batch_size}, batch_size=session.options.batch_rows, concurrency=actors,
@@ -208,6 +208,7 @@ def embed_texts_ray(session: RaySession, encoder: Encoder, texts: Sequence[str],
             for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
                 if out is None:
                     out = np.empty((len(texts), batch["vec"].shape[1]), np.float32)
+                check_finite(batch["vec"], encoder, [texts[i] for i in batch["row"]])
                 out[batch["row"]] = batch["vec"]
                 n_tokens[batch["row"]] = batch["ntok"]
                 pending.append(batch)

@@ -152,7 +152,8 @@ def _calibration_files(path: Path) -> list[Path]:
 def _row_texts(file: Path, line: int, row: dict[str, Any]) -> Iterator[tuple[str, str, Kind, str]]:
     key = str(row.get("parallel_id") or row.get("_id") or line)
     if "texts" in row or "queries" in row:
-        for field_name, kind in (("texts", "passage"), ("queries", "query")):
+        fields: tuple[tuple[str, Kind], ...] = (("texts", "passage"), ("queries", "query"))
+        for field_name, kind in fields:
             value = row.get(field_name) or {}
             if not isinstance(value, dict):
                 raise InputError(f"expected an object of language -> text, got {type(value).__name__}", file, line,
@@ -171,8 +172,8 @@ def _row_texts(file: Path, line: int, row: dict[str, Any]) -> Iterator[tuple[str
         raise InputError(f"missing or unknown language {raw_lang!r}: calibration needs each text's language",
                          file, line, "lang")
     if text.strip():
-        kind: Kind = "query" if file.name.startswith("queries") else "passage"
-        yield key, str(normalize_lang(raw_lang)), kind, text
+        text_kind: Kind = "query" if file.name.startswith("queries") else "passage"
+        yield key, str(normalize_lang(raw_lang)), text_kind, text
 
 
 def _rank(seed: int, key: str) -> str:
@@ -284,7 +285,7 @@ def _capture_session(model: Any, tensors: list[str], threads: int | None) -> Any
     options.intra_op_num_threads = threads or max(1, len(os.sched_getaffinity(0)))
     options.log_severity_level = 3
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    session.capture_names = tensors  # type: ignore[attr-defined]
+    session.capture_names = tensors
     return session
 
 

@@ -57,7 +57,7 @@ class ColumnarRuns:
         n_rel, n_top = int(self.n_relevant[i]), int(self.top_len[i])
         best = {str(self.lang_names[j]): int(r) for j, r in enumerate(self.best_irrelevant_rank[i]) if r > 0}
         twin = {str(self.lang_names[j]): int(r) for j, r in enumerate(self.best_irrelevant_twinned_rank[i]) if r > 0}
-        exact = None if self.exact_head is None else self.exact_head[i, :int(self.exact_head_len[i])]  # type: ignore[index]
+        exact = None if self.exact_head is None else self.exact_head[i, :int(self.exact_head_len[i])]  # type: ignore[index]  # exact_head_len is set whenever exact_head is
         return QueryRun(qid=self.qids[i], lang=str(self.qlangs[i]), top=self.top[i, :n_top],
                         top_scores=self.top_scores[i, :n_top], relevant=self.relevant[i, :n_rel],
                         relevant_ranks=self.relevant_ranks[i, :n_rel], relevant_scores=self.relevant_scores[i, :n_rel],
@@ -117,7 +117,7 @@ class ColumnarRuns:
                    best_irrelevant_rank=np.concatenate([p.best_irrelevant_rank for p in parts]),
                    best_irrelevant_twinned_rank=np.concatenate([p.best_irrelevant_twinned_rank for p in parts]),
                    exact_head=exact, exact_head_len=None if exact is None else
-                   np.concatenate([p.exact_head_len for p in parts]))  # type: ignore[misc]
+                   np.concatenate([p.exact_head_len for p in parts]))
 
     @cached_property
     def relevant_mask(self) -> np.ndarray:
@@ -134,7 +134,7 @@ class ColumnarRuns:
 
 
 def _pad(rows: Sequence[np.ndarray], width: int, fill: float, dtype: type) -> np.ndarray:
-    out = np.full((len(rows), width), fill, dtype=dtype)
+    out: np.ndarray = np.full((len(rows), width), fill, dtype=dtype)
     for i, row in enumerate(rows):
         out[i, :row.size] = row
     return out
@@ -273,9 +273,9 @@ def _pool_codes(pool: PoolInfo) -> _PoolCodes:
     members = np.flatnonzero(has_pid)
     members = members[np.argsort(key[members], kind="stable")]
     group_keys, group_start, group_size = np.unique(key[members], return_index=True, return_counts=True)
-    codes = _PoolCodes(lang.astype(np.int64), names, group_keys, group_start, group_size, members, pid_code)
-    pool.__dict__["_columnar_codes"] = codes  # PoolInfo is frozen; like its cached_propertys, cache in __dict__
-    return codes
+    pool_codes = _PoolCodes(lang.astype(np.int64), names, group_keys, group_start, group_size, members, pid_code)
+    pool.__dict__["_columnar_codes"] = pool_codes  # PoolInfo is frozen; like its cached_propertys, cache in __dict__
+    return pool_codes
 
 
 class _CellIndex:

@@ -77,8 +77,9 @@ class MetricFamily:
     vectorised_at: VectorisedAt | None = None
 
     def at(self, k: int) -> Metric:
-        vectorised = None if self.vectorised_at is None else functools.partial(self.vectorised_at, k=k)
-        return Metric(name=f"{self.prefix}@{k}", per_query=functools.partial(self.per_query_at, k=k),
+        # The Callable aliases cannot name `k`, which every *_at function takes by keyword: hence the ignores.
+        vectorised = None if self.vectorised_at is None else functools.partial(self.vectorised_at, k=k)  # type: ignore[call-arg]  # k: see above
+        return Metric(name=f"{self.prefix}@{k}", per_query=functools.partial(self.per_query_at, k=k),  # type: ignore[call-arg]  # k: see above
                       direction=self.direction, unit=self.unit, fmt=self.fmt,
                       description=self.description.format(k=k), origin=self.origin, ideal=self.ideal,
                       vectorised=vectorised)

@@ -16,7 +16,7 @@ import numpy as np
 from ..audit import AuditSettings, audit
 from ..corpus import Corpus, load_corpus
 from ..runtime.embed import embed_texts
-from ..runtime.encoder import Encoder
+from ..runtime.encoder import Encoder, Kind
 
 RETRIEVAL_METRICS = ("max_r_norm", "complete@10", "ndcg@10", "recall@10", "mrr@10", "eir")
 
@@ -75,8 +75,9 @@ def _check(a: Encoder, b: Encoder, corpus: Corpus, corpus_dir: Path, max_points:
     for lang in corpus.doc_langs:
         docs = [d.text for d in corpus.docs if d.lang == lang]
         queries = [q.text for q in corpus.queries if q.lang == lang]
+        sides: tuple[tuple[list[str], Kind], ...] = ((docs, "passage"), (queries, "query"))
         cos = np.concatenate([_row_cos(embed_texts(a, t, kind, cache)[0], embed_texts(b, t, kind, cache)[0])
-                              for t, kind in ((docs, "passage"), (queries, "query")) if t])
+                              for t, kind in sides if t])
         overlap = _top10_overlap(report, lang, base, other)
         moves = [(abs(d["diff"]), f"{r.name} {m}") for r in report.scenarios if r.query_lang == lang
                  for comp in r.comparisons for m, d in comp.metrics.items()

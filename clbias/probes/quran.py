@@ -313,7 +313,7 @@ def split_units(units: Sequence[Unit], langs: Sequence[str], test_units: int, di
     def in_book_order(chosen: Sequence[Unit]) -> list[Unit]:
         return sorted(chosen, key=lambda unit: (unit.chapter, unit.query_verse))
 
-    return UnitSplit(in_book_order(u for u in test if u.unit_id not in dropped), in_book_order(distractors),
+    return UnitSplit(in_book_order([u for u in test if u.unit_id not in dropped]), in_book_order(distractors),
                      in_book_order(train), sorted(dropped))
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..errors import InputError
+from ..metrics import stats
 from ..metrics.registry import Direction, Metric, get_metric
 
 LABELS: dict[str, str] = {
@@ -125,9 +126,9 @@ def improvement_sign(key: str, other: float | None, base: float | None, diff: fl
 
 
 def significant(change: Mapping[str, Any]) -> bool:
-    """The one significance rule: the paired 95% CI of the difference excludes 0."""
+    """The one significance rule (`clbias.metrics.stats.significant`) read from a comparison's paired CI."""
     ci = change.get("ci")
-    return bool(ci) and (ci[0] > 0 or ci[1] < 0)
+    return ci is not None and len(ci) == 2 and stats.significant(ci[0], ci[1])
 
 
 def change_class(key: str, change: Mapping[str, Any]) -> str:
@@ -136,6 +137,13 @@ def change_class(key: str, change: Mapping[str, Any]) -> str:
         return "same"
     sign = improvement_sign(key, change.get("other"), change.get("base"), change.get("diff"))
     return "better" if sign > 0 else "worse" if sign < 0 else "same"
+
+
+def gap_pairs(gap: Any) -> str:
+    """How a language gap was paired: the number of questions asked in both languages, or "unpaired"."""
+    if not gap.paired:
+        return "unpaired"
+    return str(gap.pairs) if gap.pairs else "paired"  # reports written before pairs were counted
 
 
 def parallel_text(value: Any) -> str | None:

@@ -11,9 +11,10 @@ Per-query values are written by default (`clbias compare` and the per-query plot
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import numpy as np
 
@@ -36,7 +37,7 @@ class RankedRun(Sequence):
     def __len__(self) -> int:
         return len(self._qids)
 
-    def __getitem__(self, i):  # type: ignore[no-untyped-def]
+    def __getitem__(self, i: Any) -> Any:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         n = int(self._lengths[i])
@@ -101,7 +102,11 @@ class ScenarioResult:
 
 @dataclass
 class LanguageGap:
-    """metric(English queries) - metric(X queries) on the same pool, in points."""
+    """metric(English queries) - metric(X queries) on the same pool, in points (clbias/gaps.py).
+
+    Paired over the questions asked in both languages (`pairs` of them; `n`: per metric, the pairs where it
+    applies on both sides); unpaired (`paired` False, `pairs` 0, `n` = all queries of both languages) only
+    when no question is asked in both."""
 
     kind: str
     pool_langs: list[str]
@@ -110,6 +115,8 @@ class LanguageGap:
     metrics: dict[str, float | None]
     ci: dict[str, list[float] | None]
     paired: bool = False
+    pairs: int = 0
+    n: dict[str, int | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -149,14 +156,21 @@ class Report:
             found = data.get("schema") if isinstance(data, dict) else type(data).__name__
             raise ValueError(f"not a clbias audit report (schema {found!r}, expected {REPORT_SCHEMA!r})")
         try:
-            models = [_build(ModelInfo, m) for m in data.get("models") or [data["model"]]]
-            scenarios = [_scenario(s) for s in data.get("scenarios", [])]
-            gaps = [_build(LanguageGap, g) for g in data.get("gaps", [])]
+            models = [_build(ModelInfo, m, f"models[{i}]") for i, m in enumerate(data.get("models") or [data["model"]])]
+            scenarios = [_scenario(s, f"scenarios[{i}]") for i, s in enumerate(_list(data, "scenarios"))]
+            gaps = [_build(LanguageGap, g, f"gaps[{i}]") for i, g in enumerate(_list(data, "gaps"))]
             rest = {f.name: data[f.name] for f in fields(cls)
                     if f.name in data and f.name not in ("models", "scenarios", "gaps")}
-            return cls(models=models, scenarios=scenarios, gaps=gaps, **rest)
+            report = cls(models=models, scenarios=scenarios, gaps=gaps, **rest)
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"malformed clbias audit report: {exc}") from None
+        if not models:
+            raise ValueError("malformed clbias audit report: no models")
+        try:
+            _check_fields(report, "")
+        except TypeError as exc:
+            raise ValueError(f"malformed clbias audit report: {exc}") from None
+        return report
 
     def metrics_only(self) -> dict[str, Any]:
         """Everything but timings: what must be byte-identical between two runs of the same audit."""
@@ -168,15 +182,120 @@ class Report:
 T = TypeVar("T")
 
 
-def _build(cls: type[T], data: dict[str, Any]) -> T:
-    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+def _list(data: dict[str, Any], key: str) -> list[Any]:
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        raise TypeError(f"'{key}' must be a list, got {type(value).__name__}")
+    return value
+
+
+def _build(cls: type[T], data: Any, where: str) -> T:
+    if not isinstance(data, dict):
+        raise TypeError(f"'{where}' must be an object, got {type(data).__name__}")
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]  # T is always one of the dataclasses here
+    missing = [f.name for f in fields(cls)  # type: ignore[arg-type]  # likewise
+               if f.name not in data and f.default is MISSING and f.default_factory is MISSING]
+    if missing:
+        raise TypeError(f"'{where}' lacks {', '.join(repr(m) for m in missing)}")
     return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def _scenario(data: dict[str, Any]) -> ScenarioResult:
-    by_model = {name: _build(ModelScores, {**scores, "run": []}) for name, scores in data.get("by_model", {}).items()}
-    comparisons = [_build(Comparison, c) for c in data.get("comparisons", [])]
-    return _build(ScenarioResult, {**data, "by_model": by_model, "comparisons": comparisons})
+def _scenario(data: Any, where: str) -> ScenarioResult:
+    if not isinstance(data, dict):
+        raise TypeError(f"'{where}' must be an object, got {type(data).__name__}")
+    by_model_raw = data.get("by_model", {})
+    if not isinstance(by_model_raw, dict):
+        raise TypeError(f"'{where}.by_model' must be an object, got {type(by_model_raw).__name__}")
+    by_model = {name: _build(ModelScores, {**scores, "run": []} if isinstance(scores, dict) else scores,
+                             f"{where}.by_model[{name!r}]") for name, scores in by_model_raw.items()}
+    comparisons = [_build(Comparison, c, f"{where}.comparisons[{i}]")
+                   for i, c in enumerate(_list(data, "comparisons"))]
+    scenario = _build(ScenarioResult, {**data, "by_model": by_model, "comparisons": comparisons}, where)
+    for name, scores in by_model.items():
+        for metric, values in scores.per_query.items() if isinstance(scores.per_query, dict) else ():
+            if isinstance(values, list) and isinstance(scenario.query_ids, list) \
+                    and len(values) != len(scenario.query_ids):
+                raise TypeError(f"'{where}.by_model[{name!r}].per_query[{metric!r}]' has {len(values)} values for "
+                                f"{len(scenario.query_ids)} query ids")
+    return scenario
+
+
+def _check_fields(obj: Any, where: str) -> None:
+    """Every field of a report dataclass holds what its annotation says (numbers, strings, lists, objects):
+    a wrong-typed saved report is refused here, in one line, instead of failing inside a renderer."""
+    hints = get_type_hints(type(obj))
+    for f in fields(obj):
+        if f.name == "run":
+            continue
+        _check_value(getattr(obj, f.name), hints[f.name], f"{where}.{f.name}" if where else f.name)
+
+
+def _check_value(value: Any, hint: Any, where: str) -> None:
+    if hint is Any:
+        return
+    if hasattr(value, "__dataclass_fields__"):
+        _check_fields(value, where)
+        return
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, UnionType):
+        if value is None and type(None) in args:
+            return
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) == 1:
+            _check_value(value, inner[0], where)
+            return
+        if any(_matches(value, a) for a in inner):
+            return
+        raise TypeError(f"'{where}' must be {_hint_name(hint)}, got {type(value).__name__}")
+    if origin is list:
+        if not isinstance(value, list):
+            raise TypeError(f"'{where}' must be a list, got {type(value).__name__}")
+        if args and _is_plain(args[0]):  # per-query values: hundreds of thousands, checked flat
+            bad = next((i for i, v in enumerate(value) if not _matches(v, args[0])), None)
+            if bad is not None:
+                raise TypeError(f"'{where}[{bad}]' must be {_hint_name(args[0])}, got {type(value[bad]).__name__}")
+            return
+        for i, item in enumerate(value):
+            _check_value(item, args[0] if args else Any, f"{where}[{i}]")
+        return
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise TypeError(f"'{where}' must be an object, got {type(value).__name__}")
+        for key, item in value.items():
+            _check_value(item, args[1] if args else Any, f"{where}[{key!r}]")
+        return
+    if not _matches(value, hint):
+        raise TypeError(f"'{where}' must be {_hint_name(hint)}, got {type(value).__name__}")
+
+
+def _hint_name(hint: Any) -> str:
+    names = {float: "a number", int: "an integer", str: "a string", bool: "true or false", type(None): "null",
+             list: "a list", dict: "an object"}
+    if get_origin(hint) in (Union, UnionType):
+        return " or ".join(_hint_name(a) for a in get_args(hint))
+    return names.get(get_origin(hint) or hint, getattr(hint, "__name__", str(hint)))
+
+
+def _is_plain(hint: Any) -> bool:
+    return hint in (float, int, str, bool, type(None)) or (
+        get_origin(hint) in (Union, UnionType) and all(_is_plain(a) for a in get_args(hint)))
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    if hint is Any:
+        return True
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is type(None):
+        return value is None
+    origin = get_origin(hint)
+    if origin in (Union, UnionType):
+        return any(_matches(value, a) for a in get_args(hint))
+    if origin is not None:
+        return isinstance(value, origin)
+    return isinstance(value, hint)
 
 
 def _plain(obj: Any, skip: frozenset[str] | set[str] = frozenset()) -> Any:

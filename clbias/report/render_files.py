@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+import hashlib
 import re
 from pathlib import Path
 
 from ..io import write_text_atomic
-from .display import at_k, change_class, display, parallel_text, significant
+from ..text import one_line
+from .display import at_k, change_class, display, gap_pairs, parallel_text, significant
 from .matrix import MATRIX_METRICS, language_matrix, matrix_sentence
 from .model import Report
 from .summary import summary_cell, summary_columns, summary_langs
@@ -53,9 +55,26 @@ def _cell(key: str, value: float | None, ci: list[float] | None) -> str:
     return f"{d.value(value)} [{d.ci(ci)}]" if value is not None and ci else d.value(value)
 
 
+_MD_SPECIAL = re.compile(r"([|])")
+_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
 def _md(text: object) -> str:
-    """Text for a Markdown table cell or line: no pipes or newlines from user strings."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Untrusted text for a Markdown line or table cell: one line, no raw HTML (entities instead), no control
+    characters, no cell breaks."""
+    text = one_line(text)
+    text = "".join(_HTML.get(c, c) for c in text)
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def _code(text: object) -> str:
+    """Untrusted text as an inline code span (shown verbatim, HTML included, never interpreted): one line, a
+    fence longer than any run of backticks inside, pipes escaped for tables."""
+    text = one_line(text).replace("|", "\\|")
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or not text else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
@@ -65,8 +84,9 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
 def _header_lines(report: Report) -> list[str]:
     lines = []
     for m in report.models:
-        lines.append(f"- model `{m.name}` sha256 `{m.sha256}` ({m.onnx}, {m.pooling} pooling, "
-                     f"prefixes {m.prefixes['query']!r}/{m.prefixes['passage']!r}, max length {m.max_length})")
+        lines.append(f"- model {_code(m.name)} sha256 {_code(m.sha256)} ({_md(m.onnx)}, {_md(m.pooling)} pooling, "
+                     f"prefixes {_code(repr(m.prefixes['query']))}/{_code(repr(m.prefixes['passage']))}, max length "
+                     f"{_md(m.max_length)})")
     env = report.environment
     lines.append(f"- index {report.index.get('kind')} {report.index.get('params')}, recall vs exact "
                  f"{report.index.get('recall_vs_exact')}")
@@ -75,8 +95,8 @@ def _header_lines(report: Report) -> list[str]:
                  f"(seed {report.settings['seed']}), 95% CI in brackets")
     c = report.corpus
     parallel = parallel_text(c.get("parallel"))
-    lines.append(f"- corpus: {c.get('n_docs')} documents in {', '.join(c.get('doc_langs', []))}; "
-                 f"{c.get('n_queries')} queries" + (f"; parallel: {parallel}" if parallel else ""))
+    lines.append(f"- corpus: {c.get('n_docs')} documents in {_md(', '.join(c.get('doc_langs', [])))}; "
+                 f"{c.get('n_queries')} queries" + (f"; parallel: {_md(parallel)}" if parallel else ""))
     if c.get("query_derivation"):
         lines.append(f"- queries: {_md(c['query_derivation'])}")
     return lines
@@ -163,10 +183,11 @@ def _gap_lines(report: Report) -> list[str]:
         return []
     k = report.settings["k"]
     keys = [at_k(key, k) for key in ("max_r_norm", "complete@{k}", "ndcg@{k}")]
-    rows = [[_md(f"{g.kind} [{'+'.join(g.pool_langs)}]"), g.lang, _md(g.model)]
+    rows = [[_md(f"{g.kind} [{'+'.join(g.pool_langs)}]"), g.lang, _md(g.model), gap_pairs(g)]
             + [_cell(key, g.metrics.get(key), g.ci.get(key)) for key in keys] for g in report.gaps]
-    return (["", "## Language gap", "", "metric(English queries) − metric(X queries) on the same pool, points.", ""]
-            + _table(["scenario", "X", "model"] + [display(key).label for key in keys], rows))
+    return (["", "## Language gap", "", "metric(English queries) − metric(X queries) on the same pool, points, "
+             "paired over the questions asked in both languages (pairs); unpaired only where no question is.", ""]
+            + _table(["scenario", "X", "model", "pairs"] + [display(key).label for key in keys], rows))
 
 
 def _truncation_lines(report: Report) -> list[str]:
@@ -176,9 +197,9 @@ def _truncation_lines(report: Report) -> list[str]:
         lines.append("No text was truncated at the model's max length.")
     for m, kind, langs in counts:
         lines.append(f"- {_md(m)} {kind}: " + ", ".join(f"{l} {n}" for l, n in langs.items()))
-    for kind, langs in truncation_ids(report).items():
-        for lang, ids in langs.items():
-            lines.append(f"- truncated {kind} ids, {lang}: " + ", ".join(f"`{_md(i)}`" for i in ids))
+    for kind, ids_by_lang in truncation_ids(report).items():
+        for lang, ids in ids_by_lang.items():
+            lines.append(f"- truncated {kind} ids, {lang}: " + ", ".join(_code(i) for i in ids))
     return lines
 
 
@@ -197,7 +218,7 @@ def to_markdown(report: Report) -> str:
     lines += _summary_lines(report) + _matrix_lines(report) + _scenario_lines(report) + _comparison_lines(report)
     lines += _gap_lines(report) + _truncation_lines(report)
     if report.run_files:
-        lines += ["", "TREC run files written with this report: " + ", ".join(f"`{_md(p)}`" for p in report.run_files)]
+        lines += ["", "TREC run files written with this report: " + ", ".join(_code(p) for p in report.run_files)]
     for note in report.notes:
         lines.append(f"\n> note: {_md(note)}")
     lines += _glossary_lines(report)
@@ -211,7 +232,12 @@ def _safe(name: str) -> str:
 def trec_run_paths(report: Report, directory: str | Path) -> list[Path]:
     """The run files `write_trec_runs` writes, one per scenario and model, in that order."""
     directory = Path(directory)
-    return [directory / f"{_safe(r.name)}.{_safe(model)}.run" for r in report.scenarios for model in r.by_model]
+    pairs = [(r.name, model) for r in report.scenarios for model in r.by_model]
+    names = [f"{_safe(scenario)}.{_safe(model)}" for scenario, model in pairs]
+    clash = {n.lower() for n in names if sum(m.lower() == n.lower() for m in names) > 1}  # case-blind file systems
+    # Names that `_safe` folds together (`e5 small`, `e5_small`) keep apart by a digest of the exact names.
+    return [directory / (f"{n}-{hashlib.blake2b(f'{s}{chr(0)}{m}'.encode(), digest_size=4).hexdigest()}.run"
+                         if n.lower() in clash else f"{n}.run") for n, (s, m) in zip(names, pairs)]
 
 
 def write_trec_runs(report: Report, directory: str | Path) -> list[Path]:

@@ -13,7 +13,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from .display import at_k, change_class, display, parallel_text, significant
+from ..text import inert_copy
+from .display import at_k, change_class, display, gap_pairs, parallel_text, significant
 from .matrix import MATRIX_METRICS, LanguageMatrix, language_matrix
 from .model import Report, ScenarioResult
 from .summary import SummaryColumn, summary_cell, summary_columns, summary_langs
@@ -197,12 +198,12 @@ def gap_table(report: Report) -> Table | None:
         return None
     keys = [at_k(t, _k(report)) for t in GAP_COLUMNS]
     table = Table(title="language gap: metric(en queries) − metric(X queries), points", title_justify="left")
-    for col in ("scenario", "X", "model"):
+    for col in ("scenario", "X", "model", "pairs"):
         table.add_column(col)
     for key in keys:
         table.add_column(display(key).label, justify="right")
     for g in report.gaps:
-        table.add_row(escape(f"{g.kind} [{'+'.join(g.pool_langs)}]"), g.lang, escape(g.model),
+        table.add_row(escape(f"{g.kind} [{'+'.join(g.pool_langs)}]"), g.lang, escape(g.model), gap_pairs(g),
                       *[_fmt(key, g.metrics.get(key), g.ci.get(key)) for key in keys])
     return table
 
@@ -215,7 +216,7 @@ def top1_table(report: Report) -> Table:
     for key in TOP1:
         table.add_column(display(key).label, justify="right")
     for r in report.scenarios:
-        if r.kind not in ("multi", "full"):
+        if r.kind not in ("multi", "multi-all", "full"):
             continue
         for name, scores in r.by_model.items():
             table.add_row(escape(r.name), escape(name), *[display(key).value(scores.metrics.get(key)) for key in TOP1])
@@ -239,6 +240,7 @@ def neighbour_table(report: Report) -> Table:
 
 def render(report: Report, console: Console | None = None, detail: bool = False) -> None:
     console = console or Console()
+    report = inert_copy(report)  # ids, names and metadata are untrusted: no escape sequence reaches the terminal
     console.print(header(report) if detail else compact_header(report))
     console.print()
     console.print(verdict_text(report))
@@ -277,7 +279,7 @@ def _render_detail(report: Report, console: Console) -> None:
     gaps = gap_table(report)
     if gaps is not None:
         console.print(gaps)
-    if any(r.kind in ("multi", "full") for r in report.scenarios):
+    if any(r.kind in ("multi", "multi-all", "full") for r in report.scenarios):
         console.print(top1_table(report))
 
 

@@ -54,7 +54,8 @@ def truncation_line(report: Report, budget: int | None = None) -> str:
     ids = [(f"{kind} {lang}", i) for kind, langs in truncation_ids(report).items() for lang, v in langs.items() for i in v]
     if not ids:
         return text
-    head, shown, groups = "  first truncated ids: ", 0, []
+    head, shown = "  first truncated ids: ", 0
+    groups: list[tuple[str, str]] = []
     for group, i in ids:
         piece = f"{group}: {i}" if not groups or groups[-1][0] != group else i
         if budget is not None and len(head) + sum(len(p) + 2 for _, p in groups) + len(piece) > budget - 24:

@@ -2,8 +2,11 @@
 
 Rules, per model and per non-English language X:
 
-Evidence scenario: `multi [en+X] q=X`; else the `full` scenario with X queries; else the smallest `multi-n`
-pool with X queries. A language with none of these (or no English documents) is "not measured".
+Evidence scenario: the parallel pool `multi [en+X] q=X` (method.md section 8: units present in English and
+X only); else the smallest parallel `multi-n` pool with X queries; else the corpus as it is, `multi-all
+[en+X] q=X`, then `full` with X queries (a corpus without parallel_id has no parallel pool; the scenario's
+name in the verdict says which pool was read). A language with none of these (or no English documents) is
+"not measured".
 
 Leaning, from the first evidence the scenario has, by its 95% CI:
   1. twin preference rate `twin_pref` (% of irrelevant parallel pairs in the head where the English twin
@@ -17,8 +20,9 @@ Leaning, from the first evidence the scenario has, by its 95% CI:
 Together: the same scenario's Max@R_norm and Complete@k (X queries): "together" when Complete@k >=
   `TOGETHER_MIN` (50 %, most queries find both versions in the top k), else "apart".
 Two models: every comparison (base, other) in each language's evidence scenario, on the evidence metric,
-  Max@R_norm and Complete@k: a win when the paired 95% CI of the difference excludes 0 (`display.significant`),
-  better or worse by the metric's direction.
+  Max@R_norm and Complete@k: a win when the paired 95% CI of the difference excludes 0 (the one rule,
+  `clbias.metrics.stats.significant`), better or worse by the metric's direction. Each language is its own
+  statement, read at 95% without family-wise correction over languages and metrics; the sentence says so.
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ from .matrix import language_matrix, matrix_sentence
 from .model import Report, ScenarioResult
 
 from ..langs import ENGLISH
+EVIDENCE_KINDS = ("multi", "multi-n", "multi-all", "full")  # parallel pools first
 NEUTRAL_TWIN_PREF = 50.0
 EIR_BOUND = 20.0
 TOGETHER_MIN = 50.0
@@ -96,12 +101,11 @@ def _is_en(lang: str) -> bool:
 def evidence_scenario(report: Report, lang: str) -> ScenarioResult | None:
     """The scenario whose X-query results carry the verdict for language X (see the module's rules)."""
     with_x = [r for r in report.scenarios if r.query_lang == lang and any(_is_en(p) for p in r.pool_langs)]
-    for kind in ("multi", "full"):
-        found = [r for r in with_x if r.kind == kind]
+    for kind in EVIDENCE_KINDS:
+        found = sorted((r for r in with_x if r.kind == kind), key=lambda r: len(r.pool_langs))
         if found:
             return found[0]
-    steps = sorted((r for r in with_x if r.kind == "multi-n"), key=lambda r: len(r.pool_langs))
-    return steps[0] if steps else None
+    return None
 
 
 def _ci(ci: list[float] | None) -> tuple[float, float] | None:
@@ -159,7 +163,7 @@ def model_changes(report: Report, found: list[LanguageFinding]) -> list[ModelCha
     out = []
     base_findings = [f for f in found if f.model == report.models[0].name and f.scenario]
     for f in base_findings:
-        r = by_name[f.scenario]  # type: ignore[index]
+        r = by_name[f.scenario]  # type: ignore[index]  # base_findings keeps findings with a scenario only
         keys = ([f.evidence.metric] if f.evidence else []) + ["max_r_norm", at_k("complete@{k}", k)]
         for comp in r.comparisons:
             for key in keys:
@@ -257,7 +261,8 @@ def _change_sentences(report: Report, changes: list[ModelChange], found: list[La
                 parts.append(f"{outcome} on {display(metric).label} in " +
                              _list([f"{c.lang} {_num(metric, c.diff, c.ci, sign=True)}" for c in cs]))
         quiet = [l for l in measured if not any(c.lang == l for c in mine)]
-        head = f"{other} against {names[0]} (paired 95% CI excludes 0): "
+        head = (f"{other} against {names[0]} (paired 95% CI excludes 0, per language and metric; "
+                "not corrected for the number of comparisons): ")
         body = "; ".join(parts) if parts else "no significant difference in any language"
         tail = f"; no significant difference in {_list(quiet)}" if parts and quiet else ""
         sentences.append(head + body + tail + ".")

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import secrets
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,6 +43,77 @@ def cache_root() -> Path:
 def default_cache_dir() -> Path:
     """Where embeddings are cached by default."""
     return cache_root() / "embeddings"
+
+
+_warned: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        log.warning(message)
+
+
+def make_private_dirs(path: Path) -> None:
+    """Create `path` and any missing parents, each readable by its owner only (0700)."""
+    missing = []
+    for p in [path, *path.parents]:
+        if p.exists() or p.is_symlink():
+            break
+        missing.append(p)
+    for p in reversed(missing):
+        try:
+            os.mkdir(p, 0o700)
+        except FileExistsError:
+            pass
+
+
+def trusted_dir(path: Path) -> str | None:
+    """Why a cache directory must not be trusted (owned by another user, or writable by group or others:
+    anyone who can write there can plant vectors or hashes), or None when it is safe."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        return f"is owned by another user (uid {st.st_uid})"
+    if st.st_mode & 0o022:
+        return f"is writable by {'group and others' if st.st_mode & 0o022 == 0o022 else 'group' if st.st_mode & 0o020 else 'others'} (mode {st.st_mode & 0o777:o}; chmod go-w it)"
+    return None
+
+
+def prepare_cache_dir(path: Path | None) -> Path | None:
+    """The embedding cache directory to use, checked before any embedding work: created private (0700);
+    refused (InputError) when another user owns it or group/others can write to it; None, with a one-line
+    warning, when it cannot be used (a file in the way, read-only, full), so that the run goes on uncached."""
+    from ..errors import InputError
+
+    if path is None:
+        return None
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        warn_once(f"clbias: warning: embedding cache {path} is not a directory: running without the cache")
+        return None
+    try:
+        make_private_dirs(path)
+    except OSError as exc:
+        warn_once(f"clbias: warning: cannot create the embedding cache {path} ({exc.strerror or exc}): running "
+                  f"without the cache")
+        return None
+    reason = trusted_dir(path)
+    if reason:
+        raise InputError(f"the embedding cache {reason}; refusing to use it (vectors read from it could have been "
+                         f"planted): use --cache-dir, $CLBIAS_CACHE or --no-cache", path)
+    try:
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".probe-") as probe:
+            probe.write(b"\0" * 4096)
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        warn_once(f"clbias: warning: cannot write to the embedding cache {path} ({exc.strerror or exc}): running "
+                  f"without the cache")
+        return None
+    return path
 
 
 def text_key(text: str) -> bytes:
@@ -76,7 +148,7 @@ class EmbeddingCache:
             sums = json.loads(sums_file.read_text(encoding="utf-8"))
             expected = {part: sums["sha256"][part] for part in _PARTS}
             rows = int(sums["rows"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
             raise DamagedShard(f"unreadable checksum file ({type(exc).__name__})") from None
         for part in _PARTS:
             file = self._part(stem, part)
@@ -93,6 +165,8 @@ class EmbeddingCache:
         if (keys.shape != (rows, DIGEST) or keys.dtype != np.uint8 or vecs.ndim != 2 or vecs.shape[0] != rows
                 or vecs.dtype != np.float32 or counts.shape != (rows,)):
             raise DamagedShard("shapes do not match")
+        if not np.isfinite(vecs).all():  # checksums match what was written; a NaN must still never be ranked
+            raise DamagedShard("holds non-finite values (NaN or infinity)")
         return keys, vecs, counts
 
     def _drop(self, sums_file: Path, reason: str) -> None:
@@ -165,7 +239,7 @@ class EmbeddingCache:
         counts = np.full(len(keys), -1, dtype=np.int64) if n_tokens is None else np.asarray(n_tokens, dtype=np.int64)
         parts = {"keys": np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), DIGEST),
                  "vecs": vectors, "ntok": counts}
-        self.dir.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(self.dir)
         stem = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}"
         sums: dict[str, str] = {}
         for part, array in parts.items():

@@ -6,7 +6,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .cache import EmbeddingCache, text_key
+from ..errors import ModelError
+from .cache import EmbeddingCache, text_key, warn_once
 from .encoder import EncodeStats, Encoder, Kind
 
 
@@ -18,6 +19,16 @@ def encoder_cache(encoder: Encoder, kind: Kind, cache_dir: Path) -> EmbeddingCac
                                                               tokenizer_sha256=m.files[m.tokenizer]))
 
 
+def check_finite(vectors: np.ndarray, encoder: Encoder, texts: Sequence[str]) -> None:
+    """Refuse vectors with NaN or infinity: ranked, they would give a number that means nothing."""
+    bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1)) if vectors.size else np.empty(0, dtype=np.int64)
+    if bad.size:
+        example = texts[int(bad[0])] if int(bad[0]) < len(texts) else ""
+        raise ModelError(f"{encoder.model_dir / encoder.onnx}: the model produced non-finite values (NaN or "
+                         f"infinity) for {bad.size} of {len(vectors)} texts (first: {example[:60]!r}); refusing to "
+                         f"rank them")
+
+
 def embed_texts(encoder: Encoder, texts: Sequence[str], kind: Kind = "passage",
                 cache_dir: Path | None = None, batch_size: int = 32,
                 progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, EncodeStats]:
@@ -25,7 +36,9 @@ def embed_texts(encoder: Encoder, texts: Sequence[str], kind: Kind = "passage",
     their token count, so truncation is always reported."""
     if cache_dir is None:
         ids, stats = encoder.tokenize(texts, kind)
-        return encoder.embed_ids(ids, batch_size, progress), stats
+        vectors = encoder.embed_ids(ids, batch_size, progress)
+        check_finite(vectors, encoder, texts)
+        return vectors, stats
     prefix = encoder.prefix(kind)
     cache = encoder_cache(encoder, kind, cache_dir)
     keys = [text_key(prefix + t) for t in texts]
@@ -35,17 +48,24 @@ def embed_texts(encoder: Encoder, texts: Sequence[str], kind: Kind = "passage",
         progress(int(hit.sum()))
     missing = np.flatnonzero(~hit)
     to_tokenize = np.flatnonzero(~hit | (n_tokens < 0))
-    ids: dict[int, list[int]] = {}
+    ids_of: dict[int, list[int]] = {}
     if to_tokenize.size:
-        fresh_ids, fresh_stats = encoder.tokenize([texts[i] for i in to_tokenize], kind)
+        fresh_ids, fresh_stats = encoder.tokenize([texts[i] for i in to_tokenize.tolist()], kind)
         n_tokens[to_tokenize] = fresh_stats.n_tokens
-        ids = dict(zip(to_tokenize.tolist(), fresh_ids))
-    fresh = encoder.embed_ids([ids[i] for i in missing.tolist()], batch_size, progress) if missing.size else None
-    dim = (cached if cached is not None else fresh).shape[1] if len(texts) else (m.dim or 0)  # type: ignore[union-attr]
+        ids_of = dict(zip(to_tokenize.tolist(), fresh_ids))
+    fresh = encoder.embed_ids([ids_of[i] for i in missing.tolist()], batch_size, progress) if missing.size else None
+    if fresh is not None:
+        check_finite(fresh, encoder, [texts[i] for i in missing.tolist()])
+    first = cached if cached is not None else fresh
+    dim = first.shape[1] if first is not None else (encoder.manifest.dim or 0)
     out = np.empty((len(texts), dim), dtype=np.float32)
     if cached is not None:
         out[hit] = cached
     if fresh is not None:
         out[missing] = fresh
-        cache.store([keys[i] for i in missing], fresh, n_tokens[missing])
+        try:
+            cache.store([keys[i] for i in missing], fresh, n_tokens[missing])
+        except OSError as exc:  # a disk that filled up during the run: the vectors are good, only uncached
+            warn_once(f"clbias: warning: could not write to the embedding cache {cache_dir} "
+                      f"({exc.strerror or exc}); these vectors were not cached")
     return out, EncodeStats(n_tokens=n_tokens, truncated=n_tokens > encoder.max_length)

@@ -116,6 +116,17 @@ class Encoder:
             return ""
         return self.manifest.prefixes.query if kind == "query" else self.manifest.prefixes.passage
 
+    def empty_texts(self, n_tokens: np.ndarray, kind: Kind = "passage") -> np.ndarray:
+        """Mask of texts that tokenised to no more tokens than the prefix alone: nothing of the text is left
+        (zero-width or control characters only). Only short texts can be; the tokenizer loads only for them."""
+        n_tokens = np.asarray(n_tokens)
+        prefix = self.prefix(kind)
+        candidates = (n_tokens >= 0) & (n_tokens <= len(prefix.encode("utf-8")) + 4)
+        if not candidates.any():
+            return np.zeros(len(n_tokens), dtype=bool)
+        baseline = len(self.tokenizer.encode(prefix).ids)
+        return candidates & (n_tokens <= baseline)
+
     def tokenize(self, texts: Sequence[str], kind: Kind = "passage") -> tuple[list[list[int]], EncodeStats]:
         """Token ids per text, truncated to max_length keeping the closing special token."""
         prefix = self.prefix(kind)
@@ -180,7 +191,7 @@ class Encoder:
 def check_output(session: object, output_name: str, pooling: str, graph_name: str, where: str) -> None:
     """The named output exists and has the rank its pooling needs: [batch, dim] for `graph`, else
     [batch, tokens, dim]. `where` names the setting in the error (file and field, or option)."""
-    outputs = {o.name: o for o in session.get_outputs()}  # type: ignore[attr-defined]
+    outputs = {o.name: o for o in session.get_outputs()}  # type: ignore[attr-defined]  # an onnxruntime session, typed object to keep onnxruntime out of the signature
     if output_name not in outputs:
         raise ModelError(f"{where}: {output_name!r} is not an output of {graph_name} (outputs: {', '.join(outputs)})")
     rank = len(outputs[output_name].shape or ())

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 from ..errors import ModelError
 from ..io import read_json_object, sha256_file, write_json_atomic
-from .cache import cache_root
+from .cache import cache_root, make_private_dirs, trusted_dir
 
 MANIFEST_NAME = "clbias.json"
 MANIFEST_SCHEMA = "clbias.model/1"
@@ -79,10 +79,52 @@ class Manifest:
             raise ModelError(f"{path}: field 'prefixes': expected an object")
         if data.get("pooling", "mean") not in ALL_POOLINGS:
             raise ModelError(f"{path}: field 'pooling': {data.get('pooling')!r} is not one of {ALL_POOLINGS}")
+        _check_values(data, path)
         known = {f for f in cls.__dataclass_fields__}
         kwargs = {k: v for k, v in data.items() if k in known}
         kwargs["prefixes"] = Prefixes(**data.get("prefixes", {}))
         return cls(**kwargs)
+
+
+MAX_LENGTH_RANGE = (2, 1 << 20)  # a [CLS] and a [SEP] at least; beyond any position table
+
+
+def _check_values(data: dict[str, Any], path: Path) -> None:
+    """Types and ranges of the manifest's values: a hand-edited or damaged manifest is refused naming the
+    field, instead of embedding every text wrongly (a max_length of 0, normalize "no", a numeric prefix)."""
+    def bad(key: str, expected: str) -> ModelError:
+        return ModelError(f"{path}: field '{key}': expected {expected}, got {data.get(key)!r}")
+
+    for key in ("name", "onnx", "tokenizer", "output_name"):
+        if key in data and (not isinstance(data[key], str) or not data[key]):
+            raise bad(key, "a non-empty string")
+    for name in data["files"]:
+        parts = Path(name).parts
+        if not name or Path(name).is_absolute() or ".." in parts or "\\" in name:
+            raise ModelError(f"{path}: field 'files': {name!r} is not a file inside the model directory")
+    max_length = data.get("max_length", 512)
+    if not isinstance(max_length, int) or isinstance(max_length, bool) \
+            or not MAX_LENGTH_RANGE[0] <= max_length <= MAX_LENGTH_RANGE[1]:
+        raise bad("max_length", f"an integer from {MAX_LENGTH_RANGE[0]} to {MAX_LENGTH_RANGE[1]}")
+    if not isinstance(data.get("normalize", True), bool):
+        raise bad("normalize", "true or false")
+    dim = data.get("dim")
+    if dim is not None and (not isinstance(dim, int) or isinstance(dim, bool) or dim < 1):
+        raise bad("dim", "a positive integer or null")
+    prefixes = data.get("prefixes", {})
+    unknown = sorted(set(prefixes) - {"query", "passage"})
+    if unknown:
+        raise ModelError(f"{path}: field 'prefixes': unknown key(s) {', '.join(map(repr, unknown))} (query, passage)")
+    for kind, value in prefixes.items():
+        if not isinstance(value, str) or len(value) > 1000:
+            raise ModelError(f"{path}: field 'prefixes.{kind}': expected a string of at most 1000 characters, "
+                             f"got {value!r:.80}")
+    languages = data.get("languages")
+    if languages is not None and (not isinstance(languages, list) or not all(isinstance(x, str) for x in languages)):
+        raise bad("languages", "a list of language codes or null")
+    for key in ("source", "quantization", "versions", "checks", "settings_source"):
+        if not isinstance(data.get(key, {}), dict):
+            raise bad(key, "an object")
 
 
 def language_note(label: str, manifest: Manifest, langs: Iterable[str]) -> str | None:
@@ -111,16 +153,19 @@ def verified_sha256(file: Path) -> str:
     resolved = file.resolve()
     record = cache_root() / "hashes" / (hashlib.sha256(str(resolved).encode()).hexdigest()[:32] + ".json")
     key = _stat_key(resolved)
+    if trusted_dir(record.parent) is not None:  # records anyone else can write could vouch for a swapped file
+        return sha256_file(resolved)
     try:
         saved = json.loads(record.read_text(encoding="utf-8"))
         if isinstance(saved, dict) and saved.get("path") == str(resolved) and saved.get("stat") == key \
                 and isinstance(saved.get("sha256"), str):
             return saved["sha256"]
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         pass
     digest = sha256_file(resolved)
     if _stat_key(resolved) == key:  # not written to while it was read
         try:
+            make_private_dirs(record.parent)
             write_json_atomic(record, {"path": str(resolved), "stat": key, "sha256": digest})
         except OSError:
             pass

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +27,7 @@ class HnswParams:
 
 
 class HnswIndex:
-    def __init__(self, index, params: HnswParams, size: int) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, index: Any, params: HnswParams, size: int) -> None:
         self.index = index
         self.params = params
         self.size = size

@@ -90,8 +90,8 @@ def _find_manifest(hf_dir: Path, name: str, by_name: bool) -> Path | None:
         return exported
     if exported.is_file():
         source = _read(exported).get("source") or {}
-        origins = [source.get(k) for k in ("hf_dir", "model") if isinstance(source.get(k), str)]
-        if any(Path(str(o)).resolve() == hf_dir.resolve() for o in origins):
+        origins = [str(source[k]) for k in ("hf_dir", "model") if isinstance(source.get(k), str)]
+        if any(Path(o).resolve() == hf_dir.resolve() for o in origins):
             return exported
     return None
 

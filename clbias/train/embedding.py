@@ -121,7 +121,7 @@ class FrozenEmbeddings:
         self.texts = texts
         self._cache: dict[tuple[str, int], "torch.Tensor"] = {}
 
-    def get(self, kind: str, rows: "Sequence[int] | np.ndarray", chunk: int = 64) -> "torch.Tensor":
+    def get(self, kind: str, rows: Sequence[int] | np.ndarray, chunk: int = 64) -> "torch.Tensor":
         import torch
 
         missing = [int(r) for r in dict.fromkeys(int(r) for r in rows) if (kind, int(r)) not in self._cache]
@@ -131,7 +131,7 @@ class FrozenEmbeddings:
                 rows_ids = [self.texts[kind][r] for r in part]
                 if any(r is None for r in rows_ids):
                     raise ValueError(f"no {kind} text for some rows")
-                vectors = self.embedder.embed({"x": rows_ids})["x"]  # type: ignore[dict-item]
+                vectors = self.embedder.embed({"x": rows_ids})["x"]  # type: ignore[dict-item]  # rows_ids holds no None (checked above)
                 for r, v in zip(part, vectors):
                     self._cache[(kind, r)] = v
         return torch.stack([self._cache[(kind, int(r))] for r in rows])

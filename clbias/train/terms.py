@@ -50,7 +50,7 @@ class Encoded:
     def texts(self) -> dict[str, Sequence[list[int] | None]]:
         return {"query": self.query, "p_en": self.p_en, "p_tgt": self.p_tgt, "q_tgt": self.q_tgt}
 
-    def relevant(self, rows: "Sequence[int] | np.ndarray", others: "Sequence[int] | np.ndarray") -> np.ndarray:
+    def relevant(self, rows: Sequence[int] | np.ndarray, others: Sequence[int] | np.ndarray) -> np.ndarray:
         """[len(rows), len(others)] bool: `others[j]`'s English passage is relevant to row i's (the same
         English passage, or a passage of the same English query)."""
         r, o = np.asarray(rows), np.asarray(others)
@@ -95,7 +95,7 @@ class BatchLoss:
         if needs_query:
             groups["query"] = [enc.query[r] for r in rows]
         if needs_q_tgt:
-            groups["q_tgt"] = [enc.q_tgt[r] for r in with_q]  # type: ignore[misc]
+            groups["q_tgt"] = [enc.q_tgt[r] for r in with_q]
         if len(hard_rows):
             groups["hard"] = [enc.p_en[r] for r in hard_rows]
         emb = self.embedder.embed(groups)

@@ -68,7 +68,7 @@ class Validation:
         with_q = [i for i, row in enumerate(enc.q_tgt) if row is not None]
         groups: dict[str, list[list[int]]] = {"query": enc.query, "p_en": enc.p_en, "p_tgt": enc.p_tgt}
         if with_q:
-            groups["q_tgt"] = [enc.q_tgt[i] for i in with_q]  # type: ignore[misc]
+            groups["q_tgt"] = [enc.q_tgt[i] for i in with_q]  # type: ignore[misc]  # with_q holds the rows whose q_tgt is not None
         was_training = embedder.model.training
         embedder.model.eval()
         try:

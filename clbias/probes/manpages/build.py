@@ -6,8 +6,9 @@ translations of it that survive the filters. Per language and page:
 - document = the first `DOC_PARAGRAPHS` prose paragraphs of DESCRIPTION (option lists, code and list items
   skipped); the runtime cuts it to the model's maximum length as usual.
 A translation is dropped (and counted, by reason) when it cannot be matched to an English page, groff cannot
-render it, NAME or DESCRIPTION cannot be found, its NAME summary equals the English one, or more than 30% of
-its DESCRIPTION paragraphs are identical to English ones (left untranslated).
+render it, NAME or DESCRIPTION cannot be found, its NAME summary equals the English one, more than 30% of its
+DESCRIPTION paragraphs are identical to English ones (left untranslated), or its document equals the English
+document after whitespace normalisation (zmore.1 in Polish: prose left in English, option list translated).
 
 Split: units are ordered by sha256("<seed>:<parallel_id>") and walked in that order; a unit becomes an
 evaluation unit when one of its languages still has fewer than `eval_per_lang` evaluation units, otherwise a
@@ -276,6 +277,8 @@ def collect_units(english: Sequence[Package], translations: Mapping[str, Sequenc
                 stats[lang].dropped["NAME untranslated"] += 1
             elif untranslated_share(page, english_page) > UNTRANSLATED_SHARE:
                 stats[lang].dropped["DESCRIPTION untranslated"] += 1
+            elif page.document == english_page.document:  # both whitespace-normalised (`_normal`)
+                stats[lang].dropped["DESCRIPTION same as English"] += 1
             else:
                 stats[lang].kept += 1
                 units.setdefault(key, Unit(key, {"en": english_page})).pages[lang] = page

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ...errors import InputError
+from ...runtime.cache import make_private_dirs
 
 GROFF_ARGS = ("-k", "-Kutf-8", "-man", "-Tutf8", "-rLL=4000n", "-rHY=0", "-rcR=1", "-P-c", "-P-b", "-P-u", "-P-o")
 RENDER_FORMAT = 1  # bump when the cached text would change for the same package version
@@ -210,7 +211,7 @@ class RenderCache:
     def save(self) -> None:
         for package, version in sorted(self._dirty):
             path = self._file(package, version)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(path.parent)
             payload = {"stamp": self._stamp(), "package": package, "version": version,
                        "pages": dict(sorted(self.entries(package, version).items()))}
             data = gzip.compress(json.dumps(payload, ensure_ascii=False).encode("utf-8"), mtime=0)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ...errors import InputError
+from ...runtime.cache import make_private_dirs
 
 # Translations: language tag -> (packages, locale directory below usr/share/man).
 TRANSLATIONS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -159,7 +160,7 @@ def _require(tool: str, hint: str) -> str:
 
 def download_debs(names: Sequence[str], deb_dir: Path) -> dict[str, Path]:
     """`apt-get download` the packages not yet in `deb_dir`; return name -> .deb of every package."""
-    deb_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(deb_dir)
     have = _debs_in(deb_dir)
     missing = [name for name in names if name not in have]
     if missing:
@@ -208,7 +209,7 @@ def unpack(deb: Path, unpack_root: Path) -> Package:
     digest = _sha256(deb)
     stamp = target / ".clbias-deb-sha256"
     if not (stamp.is_file() and stamp.read_text().strip() == digest):
-        unpack_root.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(unpack_root)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=unpack_root))
         try:
             result = subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)], capture_output=True, text=True,

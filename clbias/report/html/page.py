@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...io import write_text_atomic
+from ...text import inert_copy
 from ..matrix import MATRIX_METRICS, language_matrix
 from ..model import Report, ScenarioResult
 from ..verdict import verdict
@@ -127,6 +128,7 @@ def _matrix_section(report: Report) -> str:
 
 def to_html(report: Report) -> str:
     """The whole report as one self-contained HTML page (no scripts, no external resources)."""
+    report = inert_copy(report)  # control characters shown as escapes; HTML is escaped where it is written
     found = verdict(report)
     kinds: dict[str, list[ScenarioResult]] = {}
     for r in report.scenarios:

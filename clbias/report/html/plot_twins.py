@@ -74,15 +74,18 @@ def _twin_lane(lane: Lane, model: str, scale: Scale, y0: float, h: float, width:
         behind += other < en
         en_ranks.append(en)
         x_ranks.append(other)
-        approx = "" if float(gaps[q]).is_integer() else "≈ "
+        gap = gaps[q]
+        assert gap is not None  # twin_ranks gives ranks only with a gap
+        approx = "" if float(gap).is_integer() else "≈ "
         tip = (f"query {q + 1} ({lane.scenario.query_lang}): English version rank {approx}{en:g}, {x_lang} version rank "
-               f"{approx}{other:g}; Max@R {value:g}, twin rank gap {gaps[q]:+g}")
+               f"{approx}{other:g}; Max@R {value:g}, twin rank gap {gap:+g}")
         parts.append(_el("g", _line(scale(en), y, scale(other), y, "#8f9aa6", 0.7, opacity=0.35)
                          + _circle(scale(other), y, 2.7, SAME_COLOUR, opacity=0.9)
                          + _circle(scale(en), y, 2.7, EN_COLOUR, opacity=0.9), tip))
-    for ranks, colour, who in ((x_ranks, SAME_COLOUR, f"{x_lang} version"), (en_ranks, EN_COLOUR, "English version")):
-        if ranks:
-            med = _median(ranks)
+    for side_ranks, colour, who in ((x_ranks, SAME_COLOUR, f"{x_lang} version"),
+                                    (en_ranks, EN_COLOUR, "English version")):
+        if side_ranks:
+            med = _median(side_ranks)
             parts.append(_rect(scale(med) - 1.5, y0 + 2, 3, h - 4, colour, rx=1.5,
                                tip=f"{lane.scenario.name}: median rank of the {who} {med:g}"))
     total = ahead + behind

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from ..display import at_k, change_class, display, significant
+from ..display import at_k, change_class, display, gap_pairs, significant
 from ..matrix import LanguageMatrix
 from ..model import LanguageGap, Report, ScenarioResult
 from ..summary import summary_cell, summary_columns, summary_langs
@@ -28,7 +28,7 @@ def _table(caption: str, head: Sequence[tuple[str, bool] | tuple[str, bool, str]
     """`head`: (title, left-aligned[, tooltip]) per column; rows are HTML already."""
     ths = []
     for h in head:
-        title = f' title="{_e(h[2])}"' if len(h) > 2 and h[2] else ""  # type: ignore[misc]
+        title = f' title="{_e(h[2])}"' if len(h) > 2 and h[2] else ""
         label = _e(h[0]).replace("\n", "<br>")  # a title may break onto two lines
         ths.append(f'<th class="l"{title}>{label}</th>' if h[1] else f"<th{title}>{label}</th>")
     return (f'<div class="tablewrap"><table data-table="{_e(data)}"><caption>{_e(caption)}</caption>'
@@ -124,7 +124,7 @@ def gap_table(report: Report) -> str:
     if not report.gaps:
         return ""
     keys = [at_k(t, _k(report)) for t in GAP_COLUMNS]
-    head: list[Any] = [("scenario", True), ("X", True), ("model", True), ("paired", True)]
+    head: list[Any] = [("scenario", True), ("X", True), ("model", True), ("pairs", True)]
     head += [(display(key).label, False, display(key).description) for key in keys]
     rows = [_gap_row(g, keys) for g in report.gaps]
     return _table("language gap: metric(English queries) − metric(X queries), points (> 0: English queries do better)",
@@ -134,11 +134,11 @@ def gap_table(report: Report) -> str:
 def _gap_row(g: LanguageGap, keys: Sequence[str]) -> str:
     cells = "".join(f"<td>{_cell(key, g.metrics.get(key), g.ci.get(key))}</td>" for key in keys)
     return (f'<tr><td class="l">{_e(g.kind)} [{_langs_html(g.pool_langs)}]</td><td class="l">{_e(g.lang)}</td>'
-            f'<td class="l">{_e(g.model)}</td><td class="l">{"by question" if g.paired else "unpaired"}</td>{cells}</tr>')
+            f'<td class="l">{_e(g.model)}</td><td class="l">{_e(gap_pairs(g))}</td>{cells}</tr>')
 
 
 def top1_table(report: Report) -> str:
-    chosen = [r for r in report.scenarios if r.kind in ("multi", "full")]
+    chosen = [r for r in report.scenarios if r.kind in ("multi", "multi-all", "full")]
     if not chosen:
         return ""
     keys = [key for key, _ in TOP1_COLOURS]
