@@ -402,7 +402,7 @@ def encode_triplets(triplets: Sequence[Triplet], base: BaseModel, max_length: in
     q_tgt_group = np.full(len(triplets), -1, dtype=np.int64)
     if with_query:
         q_tgt_group[with_query] = _groups([triplets[i].q_tgt or "" for i in with_query])
-    pad = next((tokenizer.token_to_id(tok) for tok in ("<pad>", "[PAD]") if tokenizer.token_to_id(tok) is not None), 0)
+    pad = next((t for t in (tokenizer.token_to_id(tok) for tok in ("<pad>", "[PAD]")) if t is not None), 0)
     return Encoded(ids(q_texts, base.prefixes.query), ids(en_texts, base.prefixes.passage),
                    ids(tgt_texts, base.prefixes.passage), q_tgt, _groups(q_texts), _groups(en_texts),
                    _groups(tgt_texts), q_tgt_group, _groups([t.lang for t in triplets]), truncated, int(pad))
