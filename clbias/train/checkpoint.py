@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ModelError
-from ..io import atomic_dir
+from ..io import atomic_dir, is_model_dir
 from ..runtime.manifest import MANIFEST_NAME
 from .base import NOTE_SCHEMA
 
@@ -64,7 +64,7 @@ def save_checkpoint(out: Path, model: Any, tokenizer_dir: Path, note: dict[str, 
                     log: Sequence[dict[str, Any]]) -> None:
     import torch
 
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, _checkpoint_dir) as tmp:
         model.save_pretrained(str(tmp), safe_serialization=True)
         for name in TOKENIZER_FILES:
             if (tokenizer_dir / name).is_file():
@@ -75,6 +75,12 @@ def save_checkpoint(out: Path, model: Any, tokenizer_dir: Path, note: dict[str, 
         (tmp / MANIFEST_NAME).write_text(json.dumps(note, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         if (out / SELECTED).is_dir():  # carried over by hard links: the swap below replaces OUT as a whole
             shutil.copytree(out / SELECTED, tmp / SELECTED, copy_function=os.link)
+
+
+def _checkpoint_dir(directory: Path) -> bool:
+    """A training output: a model dir, or one holding only the selected model written before the first
+    checkpoint (`--select neutral` can keep a validation step that comes before `save_every`)."""
+    return is_model_dir(directory) or all(p.name == SELECTED for p in directory.iterdir())
 
 
 def save_selected(out: Path, model: Any, tokenizer_dir: Path, note: dict[str, Any]) -> Path:
