@@ -47,7 +47,10 @@ def main() -> None:
     ap.add_argument("probe", type=Path)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    import bm25s
+    try:
+        import bm25s
+    except ImportError:
+        raise SystemExit("this script needs bm25s: pip install 'bm25s>=0.2,<0.4'") from None
 
     docs, queries = rows(args.probe / "corpus.jsonl"), rows(args.probe / "queries.jsonl")
     by_lang_docs: dict[str, list[dict]] = defaultdict(list)
