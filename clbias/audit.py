@@ -82,7 +82,7 @@ class AuditSettings:
 
     def metric_names(self) -> list[str]:
         names = [n.replace("@10", f"@{self.k}") for n in HEADLINE_METRICS]
-        return names + [n for n in DETAIL_METRICS if n not in names]
+        return names + [n for n in (d.replace("@10", f"@{self.k}") for d in DETAIL_METRICS) if n not in names]
 
 
 def _positive_int(value: Any, name: str) -> None:

@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 
 from ..errors import InputError
-from . import bias, columnar, ranking
+from . import bias, columnar, field, field_columnar, ranking
 from .columnar import ColumnarRuns
 from .types import PoolInfo, QueryRun
 
@@ -44,6 +44,7 @@ class Metric:
     ideal: float | None = None
     # All queries at once over ColumnarRuns, NaN where it does not apply; equals `per_query` (the reference)
     vectorised: Vectorised | None = None
+    source: str = ""  # the publication that defines it, and the reading taken where it is ambiguous
 
     def __call__(self, run: QueryRun, pool: PoolInfo) -> float | None:
         return self.per_query(run, pool)
@@ -75,6 +76,7 @@ class MetricFamily:
     origin: Origin
     ideal: float | None = None
     vectorised_at: VectorisedAt | None = None
+    source: str = ""
 
     def at(self, k: int) -> Metric:
         # The Callable aliases cannot name `k`, which every *_at function takes by keyword: hence the ignores.
@@ -82,7 +84,7 @@ class MetricFamily:
         return Metric(name=f"{self.prefix}@{k}", per_query=functools.partial(self.per_query_at, k=k),  # type: ignore[call-arg]  # k: see above
                       direction=self.direction, unit=self.unit, fmt=self.fmt,
                       description=self.description.format(k=k), origin=self.origin, ideal=self.ideal,
-                      vectorised=vectorised)
+                      vectorised=vectorised, source=self.source)
 
 
 def _top1(relevance: bias.Relevance, language: bias.LanguageClass, direction: Direction, what: str) -> Metric:
@@ -122,6 +124,21 @@ FIXED_METRICS: tuple[Metric, ...] = (
     Metric("twin_score_gap", bias.twin_score_gap, Direction.TOWARD_IDEAL, "score", ".4f",
            "mean score(English twin) - score(non-English twin) over relevant English-vs-X pairs", "ours", ideal=0.0,
            vectorised=columnar.twin_score_gap),
+    # The field's metrics (docs/field-metrics.md): each cites its paper and the reading clbias takes.
+    Metric("lpr", field.language_preference_rate, Direction.HIGHER, "points", ".1f",
+           "Language Preference Rate: % of queries whose best-ranked relevant document is in the query's language, "
+           "over queries with relevant documents in their language and in another", "paper",
+           vectorised=field_columnar.language_preference_rate,
+           source="MLAIRE, Jang, Hong, Moon, Lim, arXiv 2605.07249 (LPR). Reading: over parallel relevant versions "
+                  "of one answer, whether the query-language version ranks first (MLAIRE's controlled pools); "
+                  "higher = stronger query-language preference, which MLAIRE counts as utility"),
+    Metric("lang_pref", field.calibrated_language_preference, Direction.TOWARD_IDEAL, "points", ".1f",
+           "calibrated language preference, no parallel ids needed: % of irrelevant (English, query-language) "
+           "document pairs in the head where the English one ranks higher; 50 = neutral, > 50 prefers English",
+           "ours", ideal=50.0, vectorised=field_columnar.calibrated_language_preference,
+           source="ours, in the spirit of DeLP (Park, Kim, Hwang, Lee, arXiv 2601.02956): pairs, not counts, "
+                  "factor out how many irrelevant documents each language holds (exposure); relevant documents are "
+                  "left out (gold availability). Twin preference over all pairs, not only translation pairs"),
 )
 
 METRIC_FAMILIES: tuple[MetricFamily, ...] = (
@@ -138,6 +155,23 @@ METRIC_FAMILIES: tuple[MetricFamily, ...] = (
     MetricFamily("en_exposure", bias.english_exposure_at, Direction.TOWARD_IDEAL, "ratio", ".3f",
                  "English share of the top {k} / English share of the pool (1 = parity)", "ours", ideal=1.0,
                  vectorised_at=columnar.english_exposure_at),
+    MetricFamily("peer", field.peer_at, Direction.HIGHER, "probability", ".3f",
+                 "PEER@{k}: probability that documents of each relevance level have equal expected rank whatever "
+                 "their language (Kruskal-Wallis p, weights 0.5 irrelevant / 0.5 relevant); 1 = fair", "paper",
+                 vectorised_at=field_columnar.peer_at,
+                 source="Yang, Jänich, Mayfield, Lawrie, 'Language Fairness in Multilingual Information Retrieval', "
+                        "SIGIR 2024 (arXiv 2405.00978); computed as the authors' peer_measure 0.0.1 does, including "
+                        "its rank for unretrieved relevant documents, |R| + (U + 1) / 2"),
+    MetricFamily("lang_ndcg", field.lang_ndcg_at, Direction.HIGHER, "points", ".2f",
+                 "Lang-nDCG@{k}: binary nDCG@{k} x 100 in which only relevant documents in the query's language "
+                 "earn gain", "paper", vectorised_at=field_columnar.lang_ndcg_at,
+                 source="MLAIRE, arXiv 2605.07249 (Lang-nDCG). Reading: gain 1 for a relevant document in the "
+                        "query's language, 0 for one in another language; ideal over the query-language relevant set"),
+    MetricFamily("tlr", field.target_languages_recall_at, Direction.HIGHER, "points", ".2f",
+                 "Target-Languages Recall@{k}: share of the relevant documents in languages other than the query's "
+                 "that are in the top {k}, x 100", "paper", vectorised_at=field_columnar.target_languages_recall_at,
+                 source="Shift, Jang, Hong, Moon, Lim, arXiv 2606.18801 (TLR@20 there). Reading: recall@k over the "
+                        "relevant documents whose language differs from the query's (the target languages)"),
 )
 
 DEFAULT_METRICS: tuple[str, ...] = (

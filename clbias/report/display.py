@@ -10,7 +10,7 @@ excludes 0 (`significant`), and it is better or worse by the metric's direction 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from ..errors import InputError
 from ..metrics import stats
@@ -22,6 +22,7 @@ LABELS: dict[str, str] = {
     "complete": "Complete", "ndcg": "nDCG", "recall": "Recall", "mrr": "MRR", "en_exposure": "EN exposure",
     "top1_rel_same": "rel·same", "top1_rel_en": "rel·en", "top1_rel_other": "rel·other",
     "top1_irr_same": "irr·same", "top1_irr_en": "irr·en", "top1_irr_other": "irr·other",
+    "peer": "PEER", "lpr": "LPR", "lang_ndcg": "Lang-nDCG", "tlr": "TLR", "lang_pref": "lang pref",
 }
 SHORT_LABELS: dict[str, str] = {"max_r_norm": "MaxR_norm", "complete": "Compl", "en_exposure": "EN exp",
                                 "twin_pref": "twin pref", "eir_neutral": "EIR neutral"}
@@ -101,6 +102,16 @@ def display(key: str) -> MetricDisplay:
         return MetricDisplay(key, label, short, "", ".2f", ".1f", None, None, key)
     return MetricDisplay(key, label, short, metric.unit, metric.fmt, _fewer_decimals(metric.fmt), metric.direction,
                          metric.ideal, metric.description)
+
+
+# The field's metrics (docs/field-metrics.md), shown together in the detailed views
+FIELD_COLUMNS = ("peer@{k}", "lpr", "lang_ndcg@{k}", "tlr@{k}", "lang_pref")
+
+
+def field_keys(k: int, present: Iterable[str]) -> list[str]:
+    """The field's metric keys at cutoff k that the report holds values for."""
+    have = set(present)
+    return [key for key in (at_k(t, k) for t in FIELD_COLUMNS) if key in have]
 
 
 def at_k(template: str, k: int) -> str:

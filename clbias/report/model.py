@@ -23,7 +23,8 @@ _ATOMIC = (float, int, str, bool, type(None))
 HEADLINE_METRICS = ("max_r", "max_r_norm", "complete@10", "ndcg@10", "recall@10", "mrr@10", "eir", "eir_neutral",
                     "twin_pref", "en_exposure@10")
 DETAIL_METRICS = ("top1_rel_same", "top1_rel_en", "top1_rel_other", "top1_irr_same", "top1_irr_en",
-                  "top1_irr_other", "twin_rank_gap", "twin_score_gap")
+                  "top1_irr_other", "twin_rank_gap", "twin_score_gap",
+                  "peer@10", "lpr", "lang_ndcg@10", "tlr@10", "lang_pref")  # the field's metrics (field.py)
 
 
 class RankedRun(Sequence):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..io import write_text_atomic
 from ..text import one_line
-from .display import at_k, change_class, display, gap_pairs, parallel_text, significant
+from .display import at_k, change_class, display, field_keys, gap_pairs, parallel_text, significant
 from .matrix import MATRIX_METRICS, language_matrix, matrix_sentence
 from .model import Report
 from .summary import summary_cell, summary_columns, summary_langs
@@ -190,6 +190,20 @@ def _gap_lines(report: Report) -> list[str]:
             + _table(["scenario", "X", "model", "pairs"] + [display(key).label for key in keys], rows))
 
 
+def _field_lines(report: Report) -> list[str]:
+    present = {key for r in report.scenarios for s in r.by_model.values() for key, v in s.metrics.items()
+               if v is not None}
+    keys = field_keys(report.settings["k"], present)
+    rows = [[_md(r.name), _md(name)] + [_cell(key, s.metrics.get(key), s.ci.get(key)) for key in keys]
+            for r in report.scenarios for name, s in r.by_model.items()
+            if any(s.metrics.get(key) is not None for key in keys)]
+    if not rows:
+        return []
+    return (["", "## The field's metrics", "", "PEER (SIGIR 2024), MLAIRE's LPR and Lang-nDCG, Shift's TLR and a "
+             "calibrated language preference; definitions and readings in docs/field-metrics.md.", ""]
+            + _table(["scenario", "model"] + [display(key).title for key in keys], rows))
+
+
 def _truncation_lines(report: Report) -> list[str]:
     lines = ["", "## Truncation", ""]
     counts = [(m, kind, langs) for m, kind, langs in truncation_counts(report) if langs]
@@ -216,7 +230,7 @@ def to_markdown(report: Report) -> str:
     lines = [f"# clbias audit: {_md(report.corpus['name'])}", ""] + _header_lines(report)
     lines += ["", "## Verdict", ""] + [f"- {_md(s)}" for s in verdict(report).sentences]
     lines += _summary_lines(report) + _matrix_lines(report) + _scenario_lines(report) + _comparison_lines(report)
-    lines += _gap_lines(report) + _truncation_lines(report)
+    lines += _gap_lines(report) + _field_lines(report) + _truncation_lines(report)
     if report.run_files:
         lines += ["", "TREC run files written with this report: " + ", ".join(_code(p) for p in report.run_files)]
     for note in report.notes:

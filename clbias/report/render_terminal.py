@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..text import inert_copy
-from .display import at_k, change_class, display, gap_pairs, parallel_text, significant
+from .display import at_k, change_class, display, field_keys, gap_pairs, parallel_text, significant
 from .matrix import MATRIX_METRICS, LanguageMatrix, language_matrix
 from .model import Report, ScenarioResult
 from .summary import SummaryColumn, summary_cell, summary_columns, summary_langs
@@ -223,6 +223,29 @@ def top1_table(report: Report) -> Table:
     return table
 
 
+def _present_values(report: Report) -> set[str]:
+    return {key for r in report.scenarios for s in r.by_model.values() for key, v in s.metrics.items() if v is not None}
+
+
+def field_table(report: Report) -> Table | None:
+    """The field's metrics (PEER, MLAIRE's LPR and Lang-nDCG, Shift's TLR, calibrated language preference)."""
+    keys = field_keys(_k(report), _present_values(report))
+    if not keys:
+        return None
+    table = Table(title="the field's metrics (value, 95% CI below; docs/field-metrics.md)", title_justify="left",
+                  show_lines=True)
+    for col in ("scenario", "model"):
+        table.add_column(col)
+    for key in keys:
+        table.add_column(_title(key), justify="right")
+    for r in report.scenarios:
+        for name, scores in r.by_model.items():
+            if any(scores.metrics.get(key) is not None for key in keys):
+                table.add_row(escape(r.name), escape(name),
+                              *[_fmt(key, scores.metrics.get(key), scores.ci.get(key)) for key in keys])
+    return table
+
+
 def neighbour_table(report: Report) -> Table:
     n = report.neighbours or {}
     table = Table(title=f"label-free view: language of the top-{n.get('k')} neighbours of each document, by its language "
@@ -281,6 +304,9 @@ def _render_detail(report: Report, console: Console) -> None:
         console.print(gaps)
     if any(r.kind in ("multi", "multi-all", "full") for r in report.scenarios):
         console.print(top1_table(report))
+    field = field_table(report)
+    if field is not None:
+        console.print(field)
 
 
 __all__ = ["render"]

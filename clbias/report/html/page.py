@@ -15,8 +15,8 @@ from .plot_metric_bars import plot_metric_bars
 from .plot_topk_mix import plot_topk_mix
 from .plot_twins import plot_rank_of_twins
 from .svg import BETTER, EN_COLOUR, FONT, GRID, INK, MUTED, SAME_COLOUR, WORSE, _e, _figure, _k
-from .tables import (gap_table, glossary, matrix_table, neighbour_table, notes_html, scenario_table, summary_table,
-                     top1_table, truncation_table, verdict_html)
+from .tables import (field_table, gap_table, glossary, matrix_table, neighbour_table, notes_html, scenario_table,
+                     summary_table, top1_table, truncation_table, verdict_html)
 
 CSS = f"""
 :root {{ --ink: {INK}; --muted: {MUTED}; --grid: {GRID}; --en: {EN_COLOUR}; --same: {SAME_COLOUR}; }}
@@ -150,6 +150,9 @@ def to_html(report: Report) -> str:
     extra = gap_table(report) + top1_table(report)
     if extra:
         body.append(f"<h2>Language gap and top-1 decomposition</h2>{extra}")
+    field = field_table(report)
+    if field:
+        body.append(f"<h2>The field's metrics</h2>{field}")
     truncation = truncation_table(report) or '<p class="muted">no truncation recorded</p>'
     body.append(f"<h2>Truncation</h2>{truncation}")
     if report.neighbours:

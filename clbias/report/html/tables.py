@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from ..display import at_k, change_class, display, gap_pairs, significant
+from ..display import at_k, change_class, display, field_keys, gap_pairs, significant
 from ..matrix import LanguageMatrix
 from ..model import LanguageGap, Report, ScenarioResult
 from ..summary import summary_cell, summary_columns, summary_langs
@@ -151,6 +151,26 @@ def top1_table(report: Report) -> str:
             rows.append(f'<tr class="{cls}"><td class="l lang">{_e(r.name)}</td><td class="l">{_e(name)}</td>{cells}</tr>')
     return _table("top-1 decomposition (% of queries): relevant / irrelevant × query language / English / other", head,
                   rows, "top1")
+
+
+def field_table(report: Report) -> str:
+    """The field's metrics (docs/field-metrics.md), one row per scenario and model that has them."""
+    present = {key for r in report.scenarios for s in r.by_model.values() for key, v in s.metrics.items()
+               if v is not None}
+    keys = field_keys(_k(report), present)
+    rows = []
+    for r in report.scenarios:
+        for name, s in r.by_model.items():
+            if any(s.metrics.get(key) is not None for key in keys):
+                cells = "".join(f"<td>{_cell(key, s.metrics.get(key), s.ci.get(key))}</td>" for key in keys)
+                cls = "qen" if _is_en(r.query_lang) else ""
+                rows.append(f'<tr class="{cls}"><td class="l lang">{_e(r.name)}</td><td class="l">{_e(name)}</td>'
+                            f"{cells}</tr>")
+    if not rows:
+        return ""
+    head: list[Any] = [("scenario", True), ("model", True)] + [_th(key) for key in keys]
+    return _table("the field's metrics: PEER@k, MLAIRE's LPR and Lang-nDCG@k, Shift's TLR@k, calibrated language "
+                  "preference (value and 95% CI)", head, rows, "field")
 
 
 def truncation_table(report: Report) -> str:
