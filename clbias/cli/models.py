@@ -24,7 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(run=run_list)
     build = msub.add_parser("build", help="build a known model offline (needs the export extra): "
-                                          "multilingual-e5-small (default) or use-multilingual-v3")
+                                          "multilingual-e5-small (default), use-multilingual-v3, or "
+                                          "multilingual-e5-small-aligned (the default alignment recipe trained on "
+                                          "man pages fetched with apt-get; needs the train extra too)")
     build.add_argument("name", nargs="?", default=DEFAULT_MODEL)
     build.add_argument("--force", action="store_true", help="rebuild even if it exists")
     build.set_defaults(run=run_build)

