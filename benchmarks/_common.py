@@ -29,11 +29,18 @@ DATA_DIR = Path(os.environ.get("CLBIAS_BENCH_DATA", Path(os.environ.get("TMPDIR"
 
 
 def model_dir() -> Path:
-    """The default exported model; built with `clbias models build` when missing (minutes, offline)."""
-    path = ROOT / "exported" / MODEL_NAME
-    if not (path / "clbias.json").is_file():
-        subprocess.run([sys.executable, "-m", "clbias", "models", "build"], check=True, cwd=ROOT)
-    return path
+    """The default exported model, found as the CLI finds it from the repository root (./exported, else the
+    model home); built with `clbias models build` when missing (minutes, offline)."""
+    from clbias.model_paths import resolve_model
+
+    cwd = os.getcwd()
+    try:
+        os.chdir(ROOT)
+        if not (resolve_model(MODEL_NAME) / "clbias.json").is_file():
+            subprocess.run([sys.executable, "-m", "clbias", "models", "build"], check=True, cwd=ROOT)
+        return resolve_model(MODEL_NAME).resolve()
+    finally:
+        os.chdir(cwd)
 
 
 def quran_corpus(distractor_units: int = 700) -> Path:
@@ -82,7 +89,7 @@ def load_average() -> str:
 
 
 def environment(threads: int, extra_packages: Sequence[str] = ()) -> dict[str, str]:
-    manifest = json.loads((ROOT / "exported" / MODEL_NAME / "clbias.json").read_text())
+    manifest = json.loads((model_dir() / "clbias.json").read_text())
     packages = ["clbias", "onnxruntime", "tokenizers", "numpy", "hnswlib", *extra_packages]
     cpu = cpu_info()
     return {

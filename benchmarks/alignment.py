@@ -254,5 +254,307 @@ def main() -> None:
     print(f"wrote {args.out}")
 
 
+
+
+# --------------------------------------------------------------------------- the clean protocol (issue 23)
+
+PROTOCOL_DOC = """Out-of-domain alignment protocol (issue 23, item 2):
+
+    python benchmarks/alignment.py protocol --train-probe /work/data/manpages --ood-probe DIR/debian-docs \\
+        --langs de,ru --seeds 0,1,2 --variants paper,paper@selected,mono --steps 30 --jobs 2 \\
+        --out benchmarks/results/alignment-ood.md
+
+1. Training units = the man-page set's train.jsonl minus every unit whose *family* (the page name without its
+   section: stat.1 and stat.2 are one family) or any query text (whitespace- and case-normalised, any
+   language) also occurs among the evaluation units; the rest are grouped by family and shared query text
+   (union-find), and whole groups go to validation (seeded) until `--val-units` units: no query text and no
+   page family is on two sides of any split.
+2. Per recipe and seed, `clbias train` on the training triplets, validation curve on the validation
+   triplets (`--select neutral` also keeps the step the neutral rule picks: variant NAME@selected).
+   The monolingual-only control (`mono`: --loss mono, same-language InfoNCE only) runs the same steps.
+3. Every model is exported (fp32) and audited with `clbias audit` against the base (paired bootstrap) on the
+   held-out man-page units (same domain) and on the other domain's probe set (never trained on, never used
+   for any choice), Multi and Mono-Same pools as `clbias audit` builds them.
+4. The targets table: per variant, language and seed, whether Multi Max@R_norm rises significantly for X
+   queries, twin preference lies in [40, 60], and Mono-Same nDCG@10's paired lower CI bound is >= -1
+   (X and English queries).
+"""
+
+VARIANT_FLAGS = {
+    "paper": ["--recipe", "paper"],
+    "query": ["--recipe", "query"],
+    "mono": ["--recipe", "paper", "--loss", "mono"],
+    "neutral": ["--recipe", "neutral"],
+}
+
+
+def _norm_query(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def page_family(parallel_id: str) -> str:
+    """stat.2 -> stat: a page and its other sections are one family (aliases are already one unit)."""
+    return parallel_id.rsplit(".", 1)[0] if "." in parallel_id else parallel_id
+
+
+def family_split(train_rows: list[dict], eval_ids: set[str], eval_queries: set[str], val_units: int,
+                 seed: int) -> tuple[list[dict], list[dict], dict[str, int]]:
+    """(training rows, validation rows, counts) as in PROTOCOL_DOC step 1."""
+    import hashlib
+
+    eval_families = {page_family(pid) for pid in eval_ids}
+    kept, dropped_family, dropped_query = [], 0, 0
+    for row in train_rows:
+        if page_family(row["parallel_id"]) in eval_families:
+            dropped_family += 1
+        elif any(_norm_query(q) in eval_queries for q in (row.get("queries") or {}).values()):
+            dropped_query += 1
+        else:
+            kept.append(row)
+    parent = list(range(len(kept)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[str, int] = {}
+    for i, row in enumerate(kept):
+        keys = [f"f:{page_family(row['parallel_id'])}"] + [f"q:{_norm_query(q)}"
+                                                            for q in (row.get("queries") or {}).values()]
+        for key in keys:
+            if key in owner:
+                parent[find(i)] = find(owner[key])
+            else:
+                owner[key] = i
+    groups: dict[int, list[int]] = {}
+    for i in range(len(kept)):
+        groups.setdefault(find(i), []).append(i)
+    order = sorted(groups.values(), key=lambda g: hashlib.sha256(
+        f"{seed}:{min(kept[i]['parallel_id'] for i in g)}".encode()).hexdigest())
+    val_idx: set[int] = set()
+    for group in order:
+        if len(val_idx) >= val_units:
+            break
+        val_idx.update(group)
+    train = [r for i, r in enumerate(kept) if i not in val_idx]
+    val = [r for i, r in enumerate(kept) if i in val_idx]
+    return train, val, {"train_units_in": len(train_rows), "dropped_family": dropped_family,
+                        "dropped_query": dropped_query, "groups": len(groups), "train": len(train), "val": len(val)}
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def prepare_split(probe: Path, work: Path, val_units: int, seed: int) -> dict[str, int]:
+    """work/data: the probe's evaluation files (links) beside train-split.jsonl and val-split.jsonl."""
+    data = work / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    for name in ("corpus.jsonl", "queries.jsonl", "qrels", "meta.json"):
+        if not (data / name).exists():
+            os.symlink((probe / name).resolve(), data / name)
+    eval_ids = {d["parallel_id"] for d in _jsonl(probe / "corpus.jsonl")}
+    eval_queries = {_norm_query(q["text"]) for q in _jsonl(probe / "queries.jsonl")}
+    train, val, counts = family_split(_jsonl(probe / "train.jsonl"), eval_ids, eval_queries, val_units, seed)
+    for name, rows in (("train-split", train), ("val-split", val)):
+        (data / f"{name}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                                            encoding="utf-8")
+    return counts
+
+
+def _report_cells(report: dict, variant_models: dict[str, list[str]], langs: list[str]) -> dict:
+    """{(variant, seed_index): {("multi"|"mono", lang): {...}}} from a clbias audit JSON."""
+    names = [m["name"] for m in report["models"]]
+    out: dict = {}
+    for s in report["scenarios"]:
+        kind, qlang = s["kind"], s["query_lang"]
+        if kind not in ("multi", "mono-same"):
+            continue
+        x = next((lang for lang in s["pool_langs"] if lang != "en"), "en")
+        if kind == "multi" and qlang == "en":
+            continue
+        for variant, models in variant_models.items():
+            for k, model in enumerate(models):
+                if model not in names[1:]:
+                    continue
+                comp = s["comparisons"][names.index(model) - 1]
+                metrics = s["by_model"][model]["metrics"]
+                cell = out.setdefault((variant, k), {})
+                if kind == "multi":
+                    d = comp["metrics"].get("max_r_norm") or {}
+                    cell[("multi", x)] = {"diff": d.get("diff"), "ci": d.get("ci"),
+                                          "twin": metrics.get("twin_pref"),
+                                          "base_twin": s["by_model"][names[0]]["metrics"].get("twin_pref")}
+                else:
+                    d = comp["metrics"].get("ndcg@10") or {}
+                    cell[("mono", qlang)] = {"diff": d.get("diff"), "ci": d.get("ci")}
+    return out
+
+
+def _fmt_diff(c: dict | None) -> str:
+    if not c or c.get("diff") is None:
+        return "–"
+    lo, hi = c["ci"]
+    return f"{c['diff']:+.1f} [{lo:+.1f}, {hi:+.1f}]"
+
+
+def targets_lines(title: str, cells: dict, variants: list[str], seeds: list[int], langs: list[str]) -> list[str]:
+    lines = [f"### {title}", "",
+             "Per seed: Multi Max@R_norm Δ for X queries [95% paired CI]; twin preference (X queries, Multi); "
+             "Mono-Same nDCG@10 Δ [CI] for X and for English queries. Target met: ✓ / missed: ✗ (worst seed).", "",
+             "| variant | lang | Multi Max@R_norm Δ per seed | up significantly? | twin pref per seed (base) | in [40, 60]? "
+             "| Mono-Same Δ X per seed | lower CI ≥ −1? |", "|---|---|---|---|---|---|---|---|"]
+    for variant in variants:
+        for lang in langs:
+            m = [cells.get((variant, k), {}).get(("multi", lang)) for k in range(len(seeds))]
+            mono = [cells.get((variant, k), {}).get(("mono", lang)) for k in range(len(seeds))]
+            if not any(m):
+                continue
+            up = all(c and c["ci"] and c["ci"][0] > 0 for c in m)
+            twins = [c["twin"] for c in m if c and c.get("twin") is not None]
+            twin_ok = bool(twins) and all(40 <= t <= 60 for t in twins)
+            base_twin = next((c["base_twin"] for c in m if c and c.get("base_twin") is not None), None)
+            mono_ok = all(c and c["ci"] and c["ci"][0] >= -1 for c in mono)
+            worst_mono = min((c["ci"][0] for c in mono if c and c["ci"]), default=None)
+            worst_twin = max((abs(t - 50) for t in twins), default=None)
+            lines.append(
+                f"| {variant} | {lang} | " + "; ".join(_fmt_diff(c) for c in m) + f" | {'✓' if up else '✗'} | "
+                + "; ".join(f"{t:.1f}" for t in twins) + (f" ({base_twin:.1f})" if base_twin is not None else "")
+                + f" | {'✓' if twin_ok else '✗' + (f' ({worst_twin - 10:.1f} pts outside)' if worst_twin is not None else '')} | "
+                + "; ".join(_fmt_diff(c) for c in mono)
+                + f" | {'✓' if mono_ok else '✗' + (f' (worst lower bound {worst_mono:+.1f})' if worst_mono is not None else '')} |")
+        en = [cells.get((variant, k), {}).get(("mono", "en")) for k in range(len(seeds))]
+        if any(en):
+            ok = all(c and c["ci"] and c["ci"][0] >= -1 for c in en)
+            worst = min((c["ci"][0] for c in en if c and c["ci"]), default=None)
+            lines.append(f"| {variant} | en (Mono-Same only) | | | | | " + "; ".join(_fmt_diff(c) for c in en)
+                         + f" | {'✓' if ok else '✗' + (f' (worst lower bound {worst:+.1f})' if worst is not None else '')} |")
+    return lines + [""]
+
+
+def protocol_main(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser(prog="alignment.py protocol", description=PROTOCOL_DOC,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--train-probe", type=Path, default=Path("/work/data/manpages"))
+    ap.add_argument("--ood-probe", type=Path, required=True, help="the other domain (clbias probes build debian-docs)")
+    ap.add_argument("--langs", default="de,ru", help="non-English languages audited")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--variants", default="paper,paper@selected,mono",
+                    help=f"recipes ({', '.join(VARIANT_FLAGS)}); NAME@selected = the checkpoint --select neutral kept")
+    ap.add_argument("--control-seeds", help="seeds of the mono control (default: --seeds)")
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--max-length", type=int, default=128)
+    ap.add_argument("--val-units", type=int, default=40)
+    ap.add_argument("--val-every", type=int, default=10)
+    ap.add_argument("--n", type=int, default=2800, help="training triplets")
+    ap.add_argument("--jobs", type=int, default=2, help="trainings at once, 1 torch thread each")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/align-work/protocol"))
+    ap.add_argument("--base-hf", type=Path, required=True)
+    ap.add_argument("--base-exported", type=Path, required=True)
+    ap.add_argument("--no-in-domain", action="store_true", help="skip the audit of the held-out man-page units")
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "alignment-ood.md")
+    args = ap.parse_args(argv)
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CLBIAS_CACHE": str(work / "cache")}
+    clbias = [sys.executable, "-m", "clbias"]
+    log: list[str] = []
+    t0 = time.perf_counter()
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+    control_seeds = [int(s) for s in (args.control_seeds or args.seeds).split(",") if s]
+    variants = [v for v in args.variants.split(",") if v]
+    recipes = list(dict.fromkeys(v.split("@")[0] for v in variants))
+    unknown = [r for r in recipes if r not in VARIANT_FLAGS]
+    if unknown:
+        raise SystemExit(f"unknown recipe {unknown[0]!r}; known: {', '.join(VARIANT_FLAGS)}")
+    counts = prepare_split(args.train_probe, work, args.val_units, 0)
+    triplets, val = work / "triplets.jsonl", work / "val.jsonl"
+    run([*clbias, "train", "data", "--from", str(work / "data"), "--split", "train-split", "--n", str(args.n),
+         "--seed", "0", "--out", str(triplets)], log, env)
+    run([*clbias, "train", "data", "--from", str(work / "data"), "--split", "val-split", "--n", "100000",
+         "--seed", "0", "--out", str(val)], log, env)
+    exported = work / "exported"
+    link_model(args.base_exported, exported / "base")
+    seconds: dict[str, float] = {}
+
+    def train_and_export(recipe: str, seed: int) -> None:
+        out = work / "models" / f"{recipe}-s{seed}"
+        if not (out / "clbias.json").is_file() or not json.loads((out / "clbias.json").read_text()).get("complete"):
+            if out.exists():
+                import shutil
+
+                shutil.rmtree(out)
+            seconds[f"{recipe}-s{seed}"] = run(
+                [*clbias, "train", "--base", str(args.base_hf), "--query-prefix", "query: ", "--passage-prefix",
+                 "passage: ", "--data", str(triplets), "--out", str(out), *VARIANT_FLAGS[recipe],
+                 "--steps", str(args.steps), "--batch-size", str(args.batch_size), "--lr", str(args.lr),
+                 "--max-length", str(args.max_length), "--seed", str(seed), "--save-every", str(args.steps),
+                 "--threads", "1", "--val-data", str(val), "--val-every", str(args.val_every),
+                 "--select", "neutral"], log, env)
+        for variant in variants:
+            name, _, which = variant.partition("@")
+            if name != recipe:
+                continue
+            src = out / "selected" if which == "selected" else out
+            target = exported / f"{variant.replace('@', '-')}-s{seed}"
+            if src.is_dir() and not (target / "clbias.json").is_file():
+                run([*clbias, "export", str(src), "--name", target.name, "--out-root", str(exported)], log, env)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        jobs = [(r, s) for s in seeds for r in recipes if r != "mono" or s in control_seeds]
+        for future in [pool.submit(train_and_export, r, s) for r, s in jobs]:
+            future.result()
+    variant_models = {v: [f"{v.replace('@', '-')}-s{s}" for s in (control_seeds if v == "mono" else seeds)]
+                      for v in variants}
+    models = ["base"] + [m for ms in variant_models.values() for m in ms if (exported / m / "clbias.json").is_file()]
+    reports = {}
+    audits = [("ood", args.ood_probe)] + ([] if args.no_in_domain else [("in-domain", work / "data")])
+    for label, probe in audits:
+        out_json = work / f"audit-{label}.json"
+        if out_json.is_file():
+            reports[label] = json.loads(out_json.read_text())
+            continue
+        run([*clbias, "audit", str(probe), *[a for m in models for a in ("--model", str(exported / m))],
+             "--langs", args.langs, "--scenario", "multi", "--scenario", "mono-same", "--bootstrap", "1000",
+             "--seed", "0", "--threads", "2", "--quiet", "--json", str(out_json)], log, env)
+        reports[label] = json.loads(out_json.read_text())
+    langs = [lang for lang in args.langs.split(",") if lang]
+    curves = {f"{r}-s{s}": (json.loads((work / "models" / f"{r}-s{s}" / "clbias.json").read_text()))
+              for r in recipes for s in seeds if (work / "models" / f"{r}-s{s}" / "clbias.json").is_file()}
+    lines = ["# Alignment out of its training domain: man pages -> Debian installation guide", "",
+             f"Command: `python benchmarks/alignment.py protocol {' '.join(shlex.quote(a) for a in argv)}` "
+             f"({time.strftime('%Y-%m-%d')}); wall time {(time.perf_counter() - t0) / 60:.0f} min on a shared "
+             f"2-core machine (CPU only, flags {_cpu_flags()}; load average at the end {os.getloadavg()[0]:.1f}).",
+             f"Split (PROTOCOL_DOC step 1): {json.dumps(counts)}.",
+             f"Training: {args.steps} steps x batch {args.batch_size}, lr {args.lr}, max length {args.max_length}, "
+             f"seeds {seeds}, 1 torch thread each; times: " + ", ".join(f"{k} {v / 60:.0f} min" for k, v in seconds.items())
+             + ".", ""]
+    lines += ["## Validation curves (validation units only)", "",
+              "| run | step: Multi Max@R_norm / Mono nDCG@10 / twin pref | selected (neutral rule) |", "|---|---|---|"]
+    for name, note in curves.items():
+        rows = note.get("validation") or []
+        cells = "; ".join(f"{r['step']}: {r['val_multi_max_r_norm']:.1f} / {r['val_mono_ndcg@10']:.1f} / "
+                          f"{r.get('val_twin_pref', float('nan')):.1f}" for r in rows)
+        sel = note.get("selected")
+        lines.append(f"| {name} | {cells} | {'step ' + str(sel['step']) if sel else 'none'} |")
+    lines.append("")
+    for label, title in (("ood", f"{args.ood_probe.name} (other domain, never trained on or used for choices)"),
+                         ("in-domain", "Held-out man-page units (training domain)")):
+        if label not in reports:
+            continue
+        cells = _report_cells(reports[label], variant_models, langs)
+        lines += targets_lines(title, cells, variants, seeds, langs)
+    lines += ["## Commands", "", "```", *log, "```"]
+    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["protocol"]:
+        protocol_main(sys.argv[2:])
+    else:
+        main()

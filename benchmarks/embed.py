@@ -86,7 +86,9 @@ def sentence_transformers_engine(threads: int, batch_size: int = 32) -> Engine:
     from sentence_transformers import SentenceTransformer, models
 
     torch.set_num_threads(threads)
-    hf_dir = str(ROOT / "models" / "multilingual-e5-small")
+    import json
+
+    hf_dir = json.loads((model_dir() / "clbias.json").read_text())["source"]["hf_dir"]  # what the model was built from
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         logging.getLogger("transformers").setLevel(logging.ERROR)

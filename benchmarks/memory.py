@@ -23,7 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-VARIANTS = ("default", "previous encoder", "arena off", "arena off + no mem pattern", "no prepacking", "fp32 graph")
+VARIANTS = ("default", "previous encoder", "arena off", "arena off + no mem pattern", "no prepacking", "fp32 graph",
+            "q4 graph")
+GRAPHS = {"fp32 graph": "model.onnx", "q4 graph": "model.q4.onnx"}  # every other variant runs the int8 graph
 
 
 def _status_mb(field: str) -> float:
@@ -33,7 +35,7 @@ def _status_mb(field: str) -> float:
     return float("nan")
 
 
-def child(variant: str, corpus_dir: str) -> None:
+def child(variant: str, corpus_dir: str, model: str) -> None:
     """Audit `corpus_dir` cold with the encoder `variant`; print one JSON line of measurements."""
     marks: dict[str, float] = {}
     start = time.perf_counter()
@@ -68,9 +70,7 @@ def child(variant: str, corpus_dir: str) -> None:
             self, ids, batch_size, progress, max_batch_tokens)
         enc.TOKENIZE_CHUNK = 1 << 30
         enc.MAX_BATCH_ATTENTION = None  # type: ignore[assignment]
-    root = Path(__file__).resolve().parent.parent
-    encoder = enc.Encoder.load(root / "exported" / "multilingual-e5-small",
-                               "model.onnx" if variant == "fp32 graph" else "model.int8.onnx", 2)
+    encoder = enc.Encoder.load(model, GRAPHS.get(variant, "model.int8.onnx"), 2)
     if variant == "previous encoder":
         encoder.tokenizer  # noqa: B018  (loaded eagerly, as before)
     marks["model loaded"] = _status_mb("VmRSS")
@@ -85,8 +85,9 @@ def child(variant: str, corpus_dir: str) -> None:
                       "marks": marks, "docs": len(corpus.docs)}))
 
 
-def run_child(variant: str, corpus_dir: Path) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--child", variant, str(corpus_dir)], capture_output=True, text=True)
+def run_child(variant: str, corpus_dir: Path, model: Path) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--child", variant, str(corpus_dir), str(model)],
+                          capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(f"{variant}: {proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -95,27 +96,36 @@ def run_child(variant: str, corpus_dir: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="only the default and previous encoder")
-    parser.add_argument("--child", nargs=2, metavar=("VARIANT", "CORPUS"), help=argparse.SUPPRESS)
+    parser.add_argument("--variants", help="comma-separated variants to run (default: all; --quick: the first two)")
+    parser.add_argument("--model-dir", type=Path, help="the exported model (default: exported/multilingual-e5-small, "
+                        "built when missing)")
+    parser.add_argument("--child", nargs=3, metavar=("VARIANT", "CORPUS", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
         return
     from _common import ROOT, environment, md_table, model_dir, text_table, write_result
 
-    model_dir()
+    model = args.model_dir or model_dir()
     udhr = ROOT / "examples" / "udhr"
     runs: list[tuple[str, str, dict]] = []
-    for variant in VARIANTS[:2] if args.quick else VARIANTS:
-        result = run_child(variant, udhr)
+    chosen = [v.strip() for v in args.variants.split(",")] if args.variants else VARIANTS[:2] if args.quick else VARIANTS
+    unknown = [v for v in chosen if v not in VARIANTS]
+    if unknown:
+        parser.error(f"--variants: unknown {unknown}; known: {', '.join(VARIANTS)}")
+    for variant in chosen:
+        result = run_child(variant, udhr, model)
         runs.append(("udhr (372 docs)", variant, result))
         print(f"udhr {variant}: peak {result['peak_mb']:.0f} MB, {result['seconds']:.1f} s", flush=True)
-    base = {c: r["peak_mb"] for c, v, r in runs if v == "default"}
+    base = {c: r["peak_mb"] for c, v, r in runs if v == chosen[0]}
     header = ["corpus", "encoder variant", "peak RSS MB", "vs default", "after imports", "model loaded",
               "after audit", "embed s", "torch imported"]
     rows = [[c, v, f"{r['peak_mb']:.0f}", f"{r['peak_mb'] - base[c]:+.0f}", f"{r['marks']['imports']:.0f}",
              f"{r['marks']['model loaded']:.0f}", f"{r['marks']['after audit']:.0f}", f"{r['embed_s']:.1f}",
              "yes" if r["torch"] else "no"] for c, v, r in runs]
     print("\n" + text_table(header, rows))
+    if args.variants:  # a partial run prints its rows and leaves results/memory.md alone
+        return
     default = base["udhr (372 docs)"]
     body = f"""Cold core-only audits (fresh process each, empty embedding cache, int8 graph unless stated,
 2 threads). Target: peak RSS <= 600 MB with the int8 default model. RSS columns are MB at that point of the

@@ -1,25 +1,26 @@
-"""Training speed: tokens/s of forward + backward and the share of the machine's FLOP ceiling.
+"""Training cost: steps per second and peak memory of the trainer against the first (old) one, in one run.
 
-    python benchmarks/train_speed.py --from /work/data/manpages [--rounds 3] [--steps 2] [--compile]
+    python benchmarks/train_speed.py --from /work/data/manpages [--batch-size 32] [--max-length 256] [--rounds 2]
     # writes benchmarks/results/train-speed.md
 
-Every variant trains the same base on the same batches, interleaved round by round (a neighbour's load hits
-all variants of a round alike), and each round also times a 2-thread SGEMM, so the ceiling is measured in
-the same minute as the training it bounds. Variants:
-- current   the first trainer: one forward per kind of text (target, English, query), padded to its longest;
-- bucketed  the default now: the step's distinct texts once, length-sorted chunks padded to their own longest,
-            and a fused AdamW (one kernel for all parameters);
-- 1 thread  bucketed on one intra-op thread (on an oversubscribed machine two threads wait on each other);
-- +compile  bucketed with torch.compile (only with --compile: minutes of compilation on 2 cores);
-- +bf16     bucketed under bf16 autocast (only where the CPU has avx512_bf16 or amx_bf16, or with --bf16);
-and, as recipe options that change the maths (so not part of the same-loss speed-up): dropout off, top-4
-layers only. Model FLOPs count real tokens only: 2 x linear parameters per token plus 4 x length x hidden per
-token and layer for attention; forward + backward = 3 x forward when every layer trains.
+Every variant runs in its own process (so that its peak RSS, `ru_maxrss`, is its own), loads the same base,
+and does `--steps` optimiser steps on the same batches (round r trains micro-batches r*steps...); rounds
+alternate the order of the variants (a neighbour's load hits all of them alike). Timed: the optimiser steps
+only (model loading excluded); peak RSS: the whole process. Variants (all the same maths: jsd+nce, dropout
+0.1, the same AdamW update; only how the sums are computed differs):
+- old          the first trainer: one padded forward per kind of text, SDPA attention, per-tensor AdamW, no
+               checkpointing, torch's default threads;
+- new          the trainer's defaults now: bucketed distinct texts, eager attention, fused AdamW, gradient
+               checkpointing per layer, threads chosen by `auto_threads` (1 when the load exceeds the cores);
+- new-no-checkpointing / new-torch-threads: one default changed, to show what each costs or brings.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
+import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -29,72 +30,69 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, cpu_info, interleaved, load_average, md_table  # noqa: E402
+from _common import ROOT, cpu_info, load_average, md_table  # noqa: E402
 
-TRAIN_FLAGS = ("avx512_bf16", "amx_bf16")
+VARIANTS: dict[str, dict[str, Any]] = {
+    "old": {"bucket": False, "attention": "sdpa", "checkpointing": False, "fused": False, "threads": "torch"},
+    "new": {},
+    "new-no-checkpointing": {"checkpointing": False},
+    "new-torch-threads": {"threads": "torch"},
+}
 
 
-def sgemm_gflops(n: int = 1024, repeats: int = 8) -> float:
+def triplets_for(source: Path) -> list[Any]:
+    from clbias.train.data import Triplet, build_triplets
+
+    rows, _ = build_triplets(source, n=2800, seed=0)
+    return [Triplet(r["q_en"], r["p_en"], r["p_tgt"], r["lang"], r["parallel_id"], i + 1, r.get("q_tgt"))
+            for i, r in enumerate(rows)]
+
+
+def worker(args: argparse.Namespace) -> None:
+    """One variant, one process: prints a JSON line with its step times and peak RSS."""
     import torch
 
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+    from clbias.train import TrainConfig, resolve_base
+    from clbias.train.embedding import Embedder
+    from clbias.train.terms import BatchLoss
+    from clbias.train.trainer import (_optimizer, _optimizer_step, auto_threads, encode_triplets, load_hf_model,
+                                      set_trainable)
 
-
-class Variant:
-    """One model + optimiser trained on the shared batch sequence; `run()` does `steps` optimiser steps."""
-
-    def __init__(self, name: str, base: Any, encoded: Any, config: Any, steps: int, autocast: bool = False) -> None:
-        import torch
-
-        from clbias.train.embedding import Embedder
-        from clbias.train.terms import BatchLoss
-        from clbias.train.trainer import _optimizer, load_hf_model, set_trainable
-
-        torch.manual_seed(config.seed)
-        self.name, self.config, self.steps, self.autocast = name, config, steps, autocast
-        self.model = load_hf_model(base.hf_dir, config.dropout)
-        set_trainable(self.model, config)
-        self.model.train()
-        module = torch.compile(self.model, dynamic=True) if config.compile else self.model
-        self.embedder = Embedder(module, encoded.pad_id, torch.device("cpu"), base.pooling, config.bucket)
-        self.loss = BatchLoss(self.embedder, encoded, config)
-        self.optimizer = _optimizer(self.model, config, fused=config.bucket)  # the first trainer's was not fused
-        self.trainable = [p for p in self.model.parameters() if p.requires_grad]
-        self.step = 0
-        self.runs: list[tuple[int, int]] = []  # (real tokens, sum of squared lengths) of each run()
-        self.first_losses: dict[str, float] | None = None
-
-    def run(self) -> None:
-        import torch
-
-        from clbias.train.trainer import _optimizer_step
-
-        before, before_sq = self.embedder.tokens, self.embedder.squared
-        threads = torch.get_num_threads()
-        if self.config.threads:
-            torch.set_num_threads(self.config.threads)
-        for _ in range(self.steps):
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.autocast):
-                parts = _optimizer_step(self.loss, self.step, self.optimizer, self.trainable)
-            self.first_losses = self.first_losses or parts
-            self.step += 1
+    spec = dict(VARIANTS[args.worker])
+    fused = spec.pop("fused", True)
+    threads_rule = spec.pop("threads", "auto")
+    config = replace(TrainConfig(batch_size=args.batch_size, max_length=args.max_length, lr=5e-5, seed=0), **spec)
+    threads = auto_threads() if threads_rule == "auto" else None
+    if threads:
         torch.set_num_threads(threads)
-        self.runs.append((self.embedder.tokens - before, self.embedder.squared - before_sq))
+    base = resolve_base(args.base, "query: ", "passage: ")
+    encoded = encode_triplets(triplets_for(args.source), base, config.max_length)
+    torch.manual_seed(0)
+    model = load_hf_model(base.hf_dir, config.dropout, config.attention)
+    set_trainable(model, config)
+    model.train()
+    embedder = Embedder(model, encoded.pad_id, torch.device("cpu"), base.pooling, config.bucket)
+    loss = BatchLoss(embedder, encoded, config)
+    optimizer = _optimizer(model, config, fused=fused)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    seconds, losses = [], []
+    for k in range(args.steps):
+        t0 = time.perf_counter()
+        parts = _optimizer_step(loss, args.round * args.steps + k, optimizer, trainable)
+        seconds.append(time.perf_counter() - t0)
+        losses.append(parts["loss"])
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"variant": args.worker, "seconds": seconds, "tokens": embedder.tokens, "padded": embedder.padded,
+                      "peak_rss_mb": peak, "threads": torch.get_num_threads(), "losses": losses,
+                      "load": os.getloadavg()[0]}))
 
 
-def model_flops(model: Any, tokens: int, squared: int, trained_layers: int | None) -> float:
-    """Forward + backward FLOPs of `tokens` real tokens (sum of squared lengths `squared`)."""
-    cfg = model.config
-    layers, hidden, inter = cfg.num_hidden_layers, cfg.hidden_size, cfg.intermediate_size
-    linear = layers * (4 * hidden * hidden + 2 * hidden * inter)
-    forward = 2 * linear * tokens + 4 * hidden * layers * squared
-    share = 1.0 if trained_layers is None else trained_layers / layers
-    return forward * (1 + 2 * share)
+def run_worker(args: argparse.Namespace, name: str, round_: int) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--worker", name, "--round", str(round_), "--from", str(args.source),
+           "--base", str(args.base), "--batch-size", str(args.batch_size), "--max-length", str(args.max_length),
+           "--steps", str(args.steps)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -102,99 +100,82 @@ def main() -> None:
     ap.add_argument("--from", dest="source", type=Path, default=Path("/work/data/manpages"),
                     help="probe-set dir with train.jsonl (triplets are built from it, seed 0)")
     ap.add_argument("--base", type=Path, default=ROOT / "models" / "multilingual-e5-small")
-    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-length", type=int, default=256)
-    ap.add_argument("--steps", type=int, default=2, help="optimiser steps per variant and round")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--compile", action="store_true")
-    ap.add_argument("--bf16", action="store_true", help="time bf16 autocast even without CPU support")
-    ap.add_argument("--no-recipes", action="store_true", help="skip the maths-changing variants")
+    ap.add_argument("--steps", type=int, default=1, help="optimiser steps per variant and round")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "train-speed.md")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--round", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if not args.base.is_dir():
         fallback = Path("/work/main/models/multilingual-e5-small")
         args.base = fallback if fallback.is_dir() else args.base
+    if args.worker:
+        worker(args)
+        return
+    names = [n for n in args.variants.split(",") if n]
+    started, load_start = time.perf_counter(), load_average()
+    results: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+    # each finished worker is appended here, so an interrupted run resumes where it stopped
+    done_file = args.out.with_suffix(".runs.jsonl")
+    done: dict[tuple[str, int], dict[str, Any]] = {}
+    if done_file.is_file():
+        for line in done_file.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            if row.get("settings") == [args.batch_size, args.max_length, args.steps]:
+                done[(row["variant"], row["round"])] = row
+    for r in range(args.rounds):
+        order = names if r % 2 == 0 else names[::-1]
+        for name in order:
+            if (name, r) not in done:
+                print(f"round {r + 1}: {name}", file=sys.stderr, flush=True)
+                row = {**run_worker(args, name, r), "round": r,
+                       "settings": [args.batch_size, args.max_length, args.steps]}
+                with done_file.open("a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(row) + "\n")
+                done[(name, r)] = row
+            results[name].append(done[(name, r)])
+    ref = "old"
+    rows = []
+    for name in names:
+        runs = results[name]
+        rate = [args.steps / sum(x["seconds"]) for x in runs]
+        ratio = [rate[i] / (args.steps / sum(results[ref][i]["seconds"])) for i in range(len(runs))] \
+            if ref in results else [float("nan")]
+        peak = max(x["peak_rss_mb"] for x in runs)
+        tokens = [x["tokens"] / sum(x["seconds"]) for x in runs]
+        rows.append([name, f"{runs[0]['threads']}", f"{np.median(rate):.4f}", f"{np.median(tokens):.0f}",
+                     f"{np.median(ratio):.2f}x [{min(ratio):.2f}, {max(ratio):.2f}]", f"{peak / 1024:.2f}",
+                     f"{1 - runs[0]['tokens'] / max(1, runs[0]['padded']):.0%}",
+                     ", ".join(f"{x['losses'][0]:.4f}" for x in runs)])
+    total = time.perf_counter() - started
+    cpu = cpu_info()
+    flags = " ".join(sorted({f for f in Path("/proc/cpuinfo").read_text().split()
+                             if f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16")}))
     import torch
 
-    from clbias.train import TrainConfig, resolve_base
-    from clbias.train.data import Triplet, build_triplets
-    from clbias.train.trainer import encode_triplets
-
-    torch.set_num_threads(len(os.sched_getaffinity(0)))
-    started, load_start = time.perf_counter(), load_average()
-    rows, _ = build_triplets(args.source, n=2800, seed=0)
-    triplets = [Triplet(r["q_en"], r["p_en"], r["p_tgt"], r["lang"], r["parallel_id"], i + 1, r.get("q_tgt"))
-                for i, r in enumerate(rows)]
-    base = resolve_base(args.base, "query: ", "passage: ")
-    encoded = encode_triplets(triplets, base, args.max_length)
-    config = TrainConfig(batch_size=args.batch_size, max_length=args.max_length, lr=5e-5, seed=0)
-    cpu_flags = " ".join(sorted({f for f in Path("/proc/cpuinfo").read_text().split()
-                                 if f in (*TRAIN_FLAGS, "avx2", "fma", "avx512f")}))
-    specs: list[tuple[str, Any, bool, bool]] = [  # name, config, autocast, same maths
-        ("current", replace(config, bucket=False), False, True), ("bucketed", config, False, True)]
-    specs.append(("bucketed, 1 thread", replace(config, threads=1), False, True))
-    if args.compile:
-        specs.append(("bucketed+compile", replace(config, compile=True), False, True))
-    has_bf16 = any(f in cpu_flags.split() for f in TRAIN_FLAGS)
-    if has_bf16 or args.bf16:
-        specs.append(("bucketed+bf16", config, True, False))
-    if not args.no_recipes:
-        specs += [("bucketed, dropout 0", replace(config, dropout=0.0), False, False),
-                  ("bucketed, top 4 layers", replace(config, train_layers=4), False, False)]
-    variants = {name: Variant(name, base, encoded, cfg, args.steps, autocast) for name, cfg, autocast, _ in specs}
-    same = {name: exact for name, _, _, exact in specs}
-    ceilings: list[float] = []
-    calls = {name: v.run for name, v in variants.items()}
-    calls["sgemm"] = lambda: ceilings.append(sgemm_gflops())
-    print(f"{len(triplets)} triplets; warm-up (one round, also compiles)", file=sys.stderr, flush=True)
-    timings = interleaved(calls, args.rounds, warmup=True, log=lambda m: print(m, file=sys.stderr, flush=True))
-    ceiling = float(np.median(ceilings[1:] if len(ceilings) > 1 else ceilings))
-    rows_out = []
-    base_time = "current"
-    for name, v in variants.items():
-        timed = v.runs[1:]  # the first run is the warm-up; round r of every variant trains the same batches
-        seconds = np.asarray(timings.seconds[name])
-        tokens_s = float(np.median([t for t, _ in timed] / seconds))
-        gflops = float(np.median([model_flops(v.model, t, sq, v.config.train_layers) for t, sq in timed] / seconds)) / 1e9
-        lo, hi = timings.ratio_range(name, base_time)
-        rows_out.append([name, "yes" if same[name] else "no", f"{tokens_s:.0f}",
-                         f"{gflops:.1f}", f"{gflops / ceiling:.0%}",
-                         f"{timings.ratio(name, base_time):.2f}x [{lo:.2f}, {hi:.2f}]",
-                         f"{1 - v.embedder.tokens / max(1, v.embedder.padded):.0%}"])
-    # same maths check: step 1 of current vs bucketed without dropout (dropout masks differ by design)
-    check_cfg = replace(config, dropout=0.0)
-    a = Variant("a", base, encoded, replace(check_cfg, bucket=False), 1)
-    b = Variant("b", base, encoded, check_cfg, 1)
-    a.run(), b.run()
-    assert a.first_losses and b.first_losses
-    diff = max(abs(a.first_losses[k] - b.first_losses[k]) for k in a.first_losses)
-    total = time.perf_counter() - started
-    header = ["variant", "same maths", "tokens/s (fwd+bwd)", "model GFLOP/s", "of SGEMM ceiling",
-              f"speed vs current (median [min, max] of {args.rounds} rounds)", "padding"]
-    lengths = [len(r) for r in encoded.p_tgt + encoded.p_en]
-    body = [
-        f"Command: `python benchmarks/train_speed.py {' '.join(sys.argv[1:])}` ({time.strftime('%Y-%m-%d %H:%M')}), "
-        f"wall time {total / 60:.1f} min.",
-        f"CPU: {cpu_info()['model']}, {cpu_info()['cores']} cores, flags {cpu_flags or '-'}; torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads. bf16 autocast: "
-        + ("timed" if has_bf16 or args.bf16 else "not timed, the CPU has neither avx512_bf16 nor amx_bf16") + ".",
-        f"Load average (1/5/15 min) at start {load_start}, at end {load_average()} (the machine is shared).",
-        f"Data: {len(triplets)} triplets built from `{args.source}` (seed 0); batch {args.batch_size}, max length "
-        f"{args.max_length}, loss jsd+nce, lr 5e-5; passage lengths in tokens: median {int(np.median(lengths))}, "
-        f"p90 {int(np.percentile(lengths, 90))}, max {max(lengths)}.",
-        f"Each variant: {args.steps} optimiser steps per round, {args.rounds} rounds after a warm-up round, "
-        f"interleaved with a 2-thread SGEMM (1024^3): ceiling median {ceiling:.0f} GFLOP/s "
-        f"(rounds: {', '.join(f'{c:.0f}' for c in ceilings)}).",
-        "", md_table(header, rows_out), "",
-        f"Same maths: with dropout off, step 1's loss components of `current` and `bucketed` differ by at most "
-        f"{diff:.2e} (jsd+nce: {', '.join(f'{k} {v:.6f}' for k, v in b.first_losses.items())}); "
-        "tests/test_train_terms.py checks four steps of losses likewise.",
-    ]
+    header = ["variant", "threads", "steps/s", "real tokens/s", f"speed vs old (median [min, max] of {args.rounds} "
+              "rounds, paired by round)", "peak RSS GB (max over rounds)", "padding", "loss of each round's step"]
+    body = [f"Command: `python benchmarks/train_speed.py {' '.join(sys.argv[1:])}` ({time.strftime('%Y-%m-%d %H:%M')} "
+            f"UTC), wall time {total / 60:.1f} min; whole processes per variant (model load excluded from the "
+            f"timing, included in peak RSS).",
+            f"CPU: {cpu['model']}, {cpu['cores']} cores, flags {flags or '-'}; torch {torch.__version__}. Load "
+            f"average (1/5/15 min) at start {load_start}, at end {load_average()}: the machine was shared by seven "
+            f"engineers' jobs; per-round load: " + "; ".join(
+                f"{n} " + "/".join(f"{x['load']:.1f}" for x in results[n]) for n in names) + ".",
+            f"Data: triplets from `{args.source}` (seed 0), batch {args.batch_size}, max length {args.max_length}, "
+            f"loss jsd+nce, lr 5e-5, dropout 0.1 (the model's), {args.steps} optimiser step(s) per process and round.",
+            "", md_table(header, rows), ""]
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    raw = args.out.with_suffix(".json")
+    raw.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     tmp = args.out.with_suffix(".tmp")
-    tmp.write_text("# Training speed: forward + backward on the CPU\n\n" + "\n".join(body) + "\n", encoding="utf-8")
+    tmp.write_text("# Training speed and memory: the trainer against the old one\n\n" + "\n".join(body) + "\n",
+                   encoding="utf-8")
     tmp.replace(args.out)
-    print(f"wrote {args.out}", file=sys.stderr)
+    print(f"wrote {args.out} and {raw}", file=sys.stderr)
 
 
 if __name__ == "__main__":

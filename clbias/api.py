@@ -1,7 +1,7 @@
 """The Python API in a few calls; the CLI uses the same functions.
 
     import clbias
-    model = clbias.load_model("exported/multilingual-e5-small")
+    model = clbias.load_model("multilingual-e5-small")   # by name (docs/models.md) or a directory
     vectors = clbias.embed(["query text"], model, kind="query")
     report = clbias.audit_corpus("examples/udhr", [model])
 """
@@ -14,7 +14,7 @@ import numpy as np
 
 from .audit import AuditSettings, audit
 from .corpus import load_corpus
-from .model_paths import resolve_model
+from .model_paths import require_model
 from .report.model import Report
 from .runtime.embed import embed_texts
 from .runtime.cache import prepare_cache_dir
@@ -22,8 +22,9 @@ from .runtime.encoder import Encoder, Kind
 
 
 def load_model(spec: str | Path, onnx: str | None = None, threads: int | None = None) -> Encoder:
-    """An exported model by directory or by name under `exported/`."""
-    return Encoder.load(resolve_model(str(spec)), onnx=onnx, threads=threads)
+    """An exported model by directory or by name (looked up as clbias.model_paths says: $CLBIAS_EXPORTED,
+    ./exported, $CLBIAS_HOME/models)."""
+    return Encoder.load(require_model(str(spec)), onnx=onnx, threads=threads)
 
 
 def embed(texts: Sequence[str], model: Encoder | str | Path, kind: Kind = "passage",

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ModelError
-from .model_paths import exported_root, graph_file, resolve_model, split_model_spec
+from .model_paths import exported_root, graph_file, missing_model_message, require_model, resolve_model, split_model_spec
 from .runtime.encoder import Encoder
 from .runtime.manifest import MANIFEST_NAME, load_manifest
 
@@ -28,11 +28,11 @@ def ensure_built(name: str, say: Callable[[str], None] = print, console: Any = N
     directory = resolve_model(name)
     if (directory / MANIFEST_NAME).is_file():
         return
-    try:
-        from .models.build import build_model
-    except ImportError as exc:
-        raise ModelError(f"{directory}: not built, and building it needs the export extra "
-                         f"(pip install -e \".[export]\"): {exc}") from None
+    from .models.build import build_model, missing_build_modules
+
+    missing = missing_build_modules(name)
+    if missing:  # a core-only install: copying a built model is the way, not installing torch here
+        raise ModelError(f"{missing_model_message(name)} (this install has no {', '.join(missing)})")
     say(f"[bold]{name}[/bold] is not built yet: building it once into {directory} (a few minutes)")
     build_model(name, console=console)
 
@@ -49,7 +49,7 @@ def load_specs(specs: list[str], onnx: str | None = None, threads: int | None = 
         if default and name == default:
             ensure_built(default, say, console)
         graph = graph or onnx
-        directory = resolve_model(name)
+        directory = require_model(name)
         encoders.append(Encoder.load(directory, onnx=graph and pick_graph(directory, graph), threads=threads))
     return encoders
 

@@ -34,6 +34,12 @@ def require_export(*modules: str) -> None:
             pytest.skip(f"needs {module} (pip install -e \".[export]\")")
 
 
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the user's model home (~/.local/share/clbias): CLBIAS_HOME is a fresh folder."""
+    monkeypatch.setenv("CLBIAS_HOME", str(tmp_path_factory.mktemp("clbias-home")))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if EXPORT_FIXTURES & set(getattr(item, "fixturenames", ())):

@@ -375,7 +375,7 @@ def test_cli_reports_bad_input_in_one_line(tmp_path: Path, capsys: pytest.Captur
         err = capsys.readouterr().err.strip()
         assert code == 2 and err.startswith("clbias: error:") and "\n" not in err and message in err, err
     assert main(["probes", "build", "quran", "--eval-per-lang", "3", "--out", str(tmp_path / "q")]) == 2
-    assert "applies to manpages only" in capsys.readouterr().err
+    assert "applies to manpages and debian-docs only" in capsys.readouterr().err
     assert not (tmp_path / "mp").exists() and not (tmp_path / "q").exists()
 
 

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from ..errors import InputError
 from ..model_paths import GRAPH_ALIASES, resolve_model, split_model_spec
-from ..model_specs import load_specs, pick_graph  # noqa: F401  (pick_graph: importers of the CLI's name)
+from ..model_specs import ensure_built, load_specs, pick_graph  # noqa: F401  (pick_graph: the CLI's old name)
 from ..runtime.encoder import Encoder
 
 ONNX_ALIASES = GRAPH_ALIASES
@@ -48,3 +48,8 @@ def load_encoders(args: argparse.Namespace, console: Console, default: str | Non
     check_model_options(args)
     specs = args.model if isinstance(args.model, list) else ([args.model] if args.model else [])
     return load_specs(specs, args.onnx, args.threads, default, console.print, console)
+
+
+def ensure_default_model(name: str, console: Console) -> None:
+    """Build the known model `name` once when it is missing (clbias.model_specs.ensure_built)."""
+    ensure_built(name, console.print, console)

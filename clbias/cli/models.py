@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import ClbiasError, ModelError
-from ..model_paths import DEFAULT_MODEL, exported_root, graph_file, resolve_model
+from ..model_paths import DEFAULT_MODEL, exported_root, graph_file, model_roots, require_model, resolve_model
 from ..model_specs import list_models
 from ..runtime.manifest import MANIFEST_NAME, load_manifest
 from ..text import inert
@@ -20,11 +20,14 @@ from ..text import inert
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list, build and check exported models")
     msub = p.add_subparsers(dest="models_command", required=True)
-    ls = msub.add_parser("list", help="models under exported/ with sizes, hashes, source and quantisation")
+    ls = msub.add_parser("list", help="models found (exported root, then $CLBIAS_HOME/models) with sizes, hashes, "
+                                      "source and quantisation")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(run=run_list)
     build = msub.add_parser("build", help="build a known model offline (needs the export extra): "
-                                          "multilingual-e5-small (default) or use-multilingual-v3")
+                                          "multilingual-e5-small (default), use-multilingual-v3, or "
+                                          "multilingual-e5-small-aligned (the default alignment recipe trained on "
+                                          "man pages fetched with apt-get; needs the train extra too)")
     build.add_argument("name", nargs="?", default=DEFAULT_MODEL)
     build.add_argument("--force", action="store_true", help="rebuild even if it exists")
     build.set_defaults(run=run_build)
@@ -50,16 +53,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    root = exported_root()
-    rows = list_models(root)
+    roots = model_roots()
+    rows = [row for root in roots for row in list_models(root)]
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
-    Console().print(models_table(root, rows) if rows else f"no exported models in {root}/ (try `clbias models build`)")
+    title = " and ".join(f"{r}/" for r in roots)
+    Console().print(models_table(title, rows) if rows else f"no exported models in {' or '.join(f'{r}/' for r in roots)} "
+                                                           f"(build one with `clbias models build`, or copy a model "
+                                                           f"directory there)")
     return 0
 
 
-def models_table(root: Path, rows: list[dict]) -> Table:
+def models_table(root: Path | str, rows: list[dict]) -> Table:
     """One row per graph with the short facts (fits 120 columns; no column may cut a model's name), then one
     caption line per model with its architecture, languages and source, which are too long for a cell."""
     table = Table(title=f"models in {root}/", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1),
@@ -87,14 +93,17 @@ def models_table(root: Path, rows: list[dict]) -> Table:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    try:
-        from ..models.build import build_model
-    except ImportError as exc:
-        raise ClbiasError(f"building needs the export extra: pip install -e \".[export]\" ({exc})") from None
+    from ..models.build import build_model, missing_build_modules
+
     target = resolve_model(args.name)
     if (target / MANIFEST_NAME).is_file() and not args.force:
         Console().print(f"{target} already built (use --force to rebuild)")
         return 0
+    missing = missing_build_modules(args.name)
+    if missing:
+        raise ClbiasError(f"building {args.name} needs the export extra, and this install has no "
+                          f"{', '.join(missing)} (pip install 'clbias[export]'; in a checkout: pip install -e "
+                          f"'.[export]'); or copy a built model directory to {exported_root() / args.name}")
     build_model(args.name)
     return 0
 
@@ -104,7 +113,7 @@ def run_check(args: argparse.Namespace) -> int:
     from ..io import check_output_paths, write_json_atomic
     from ..models.check import check_int8
 
-    directory = resolve_model(args.name)
+    directory = require_model(args.name)
     model_files = [f for f in directory.iterdir() if f.is_file()] if directory.is_dir() else []
     check_output_paths({"--json": args.json}, inputs=[*corpus_files(args.corpus), *model_files])
     manifest = load_manifest(directory)
@@ -143,7 +152,7 @@ def run_int8(args: argparse.Namespace) -> int:
                          f"train.jsonl); pass it or choose other --recipes")
     if args.per_language < 1:
         raise ClbiasError("--per-language: must be >= 1")
-    directory = resolve_model(args.name)
+    directory = require_model(args.name)
     load_manifest(directory, verify=False)  # a missing model fails before the calibration text is read
     calibration = search.read_calibration(args.calibration, args.per_language) if args.calibration else None
     console = Console()

@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="output model directory (checkpoints are written here)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out (same command and data)")
     p.add_argument("--loss", choices=LOSSES, default=DEFAULTS.loss,
-                   help="jsd+nce (the paper), nce, nce-psg (NCE + doc-doc NCE instead of JSD), jsd (ablation only)")
+                   help="jsd+nce (the paper), nce, nce-psg (NCE + doc-doc NCE instead of JSD), jsd (ablation only), "
+                        "mono (control: same-language InfoNCE only)")
     p.add_argument("--jsd-input", choices=JSD_INPUTS, default=DEFAULTS.jsd_input,
                    help="embeddings entering the softmax: before (raw) or after L2 normalisation")
     p.add_argument("--tau", type=float, default=DEFAULTS.tau, help="InfoNCE temperature")
@@ -45,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="auto: a CUDA GPU when torch sees one, else the CPU")
     ours = p.add_argument_group("terms beyond the paper (weights; 0 = off; unset: the --recipe's)")
     ours.add_argument("--recipe", choices=sorted(RECIPES), default=DEFAULT_RECIPE,
-                      help="weights of the terms below: paper (its loss alone; default) or neutral (+ mono 1, "
+                      help="weights of the terms below: paper (its loss alone; default), query (+ query 0.3) "
+                           "or neutral (+ mono 1, "
                            "distill 1, query 0.5: EIR near its neutral value, but English tends to rank above its "
                            "own translation; benchmarks/results/alignment-manpages.md); a weight flag overrides it")
     ours.add_argument("--jsd-weight", type=float, default=DEFAULTS.jsd_weight,
@@ -65,9 +67,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     speed = p.add_argument_group("execution (same maths)")
     speed.add_argument("--bucket", action=argparse.BooleanOptionalAction, default=DEFAULTS.bucket,
                        help="embed each step's distinct texts once, in length-sorted chunks (default: on)")
-    speed.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice, one per core; "
-                                                   "on a machine other processes load, --threads 1 can be several "
-                                                   "times faster: docs/fixing-bias.md)")
+    speed.add_argument("--threads", type=int, help="torch intra-op threads (default: 1 when the load average "
+                                                   "exceeds the cores, else torch's choice; --threads 1 is often "
+                                                   "several times faster on a busy machine: docs/fixing-bias.md)")
+    speed.add_argument("--attention", choices=("eager", "sdpa"), default=DEFAULTS.attention,
+                       help="attention kernel: eager (default; faster on the CPU with dropout) or sdpa")
+    speed.add_argument("--checkpointing", action=argparse.BooleanOptionalAction, default=DEFAULTS.checkpointing,
+                       help="gradient checkpointing: peak memory under 4 GB at batch 32 for a third more "
+                            "forward work (default: on)")
     speed.add_argument("--compile", action="store_true", help="torch.compile the model (pays only on long runs)")
     val = p.add_argument_group("validation")
     val.add_argument("--val-data", type=Path, help="validation triplets (no unit shared with --data; "
@@ -75,6 +82,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     val.add_argument("--val-every", type=int, default=0,
                      help="measure validation Multi Max@R_norm and Mono nDCG@10 every N steps (and at the "
                           "start and end); recorded in OUT/clbias.json")
+    val.add_argument("--select", choices=("last", "neutral"), default=DEFAULTS.select,
+                     help="neutral: also keep, in OUT/selected, the validation step whose twin preference is "
+                          "closest to 50 while validation Mono-Same nDCG@10 stays within --select-margin of the base")
+    val.add_argument("--select-margin", type=float, default=DEFAULTS.select_margin,
+                     help="non-inferiority margin in nDCG points for --select neutral (default 1)")
     p.add_argument("--query-prefix", help="override the base manifest's query prefix")
     p.add_argument("--passage-prefix", help="override the base manifest's passage prefix")
     p.set_defaults(run=run)
@@ -94,6 +106,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                  "(a validation split for `clbias train --val-data`)")
     d.add_argument("--val-out", type=Path, help="validation triplets file (with --val-units)")
     d.set_defaults(run=run_data)
+    w = tsub.add_parser("interpolate", help="WiSE-FT: mix the trained weights with the base's",
+                        description="Write (1 - r) * base + r * trained to OUT; --ratio auto measures validation "
+                                    "triplets at r = 0.25, 0.5, 0.75, 1 and keeps the ratio whose twin preference "
+                                    "is closest to 50 among those whose validation Mono-Same nDCG@10 is within "
+                                    "--margin of the base's.")
+    w.add_argument("--base", required=True, help="the base the model was trained from (as for clbias train)")
+    w.add_argument("--trained", type=Path, required=True, help="a `clbias train` output directory")
+    w.add_argument("--ratio", required=True, help="auto, or a number in [0, 1] (weight of the trained model)")
+    w.add_argument("--val-data", type=Path, help="validation triplets (needed for --ratio auto)")
+    w.add_argument("--margin", type=float, default=1.0, help="non-inferiority margin in nDCG points (default 1)")
+    w.add_argument("--out", type=Path, required=True)
+    w.add_argument("--query-prefix")
+    w.add_argument("--passage-prefix")
+    w.set_defaults(run=run_interpolate)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -103,7 +129,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
                        save_every=args.save_every, device=args.device, jsd_weight=args.jsd_weight,
                        **recipe_weights(args),
                        hard_negatives=args.hard_negatives, train_layers=args.train_layers, dropout=args.dropout,
-                       bucket=args.bucket, threads=args.threads, compile=args.compile)
+                       bucket=args.bucket, threads=args.threads, compile=args.compile, attention=args.attention,
+                       checkpointing=args.checkpointing, select=args.select, select_margin=args.select_margin)
 
 
 def recipe_weights(args: argparse.Namespace) -> dict[str, float]:
@@ -173,10 +200,10 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"[yellow]warning:[/yellow] {JSD_ONLY_WARNING}")
     progress = TrainProgress(console)
     busy = _oversubscribed()
-    if busy and config.threads is None:  # shown once training starts, i.e. after every input check passed
-        progress.note = (f"[yellow]note:[/yellow] load average {busy[0]:.1f} on {busy[1]} cores: other processes "
-                         f"compete for the CPU, and --threads 1 can then be several times faster than the default "
-                         f"(benchmarks/results/train-speed.md)")
+    if busy and config.threads is None and config.device != "cuda":  # shown once every input check passed
+        progress.note = (f"[yellow]note:[/yellow] load average {busy[0]:.1f} on {busy[1]} cores: training with 1 "
+                         f"torch thread, several times faster than more when other processes compete for the CPU "
+                         f"(benchmarks/results/train-speed.md); --threads N overrides")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = train(args.data, args.out, base, config, resume=args.resume, progress=progress,
@@ -189,8 +216,15 @@ def run(args: argparse.Namespace) -> int:
     if result.tokens_per_second:
         speed += f", {result.tokens_per_second:.0f} tokens/s"
     console.print(f"trained {args.out}: steps {result.resumed_from}->{result.step} of {result.total_steps} on "
-                  f"{result.device} ({speed}); mean {losses}; {result.truncated} texts cut to the max length")
-    console.print(f"next: clbias export {args.out} --name {args.out.name} --int8")
+                  f"{result.device}, {result.threads} threads ({speed}); mean {losses}; {result.truncated} texts cut to the max length")
+    selected = (read_selected(args.out) if config.select != "last" else None)
+    if selected is not None:
+        console.print(f"selected step {selected['step']} ({selected['rule']}): {args.out / 'selected'}")
+        console.print(f"next: clbias export {args.out / 'selected'} --name {args.out.name} --int8")
+    else:
+        if config.select != "last":
+            console.print("[yellow]note:[/yellow] no validation step met the selection rule; OUT/selected not written")
+        console.print(f"next: clbias export {args.out} --name {args.out.name} --int8")
     return 0
 
 
@@ -238,4 +272,52 @@ def run_data(args: argparse.Namespace) -> int:
                           for lang, n in summary["short"].items())
         console.print(f"[yellow]note:[/yellow] too few training units for an equal share of the {summary['requested']} "
                       f"triplets asked (--n): {short}")
+    return 0
+
+
+def read_selected(out: Path) -> dict | None:
+    from ..train.checkpoint import read_note
+
+    return read_note(out).get("selected")
+
+
+def run_interpolate(args: argparse.Namespace) -> int:
+    if args.ratio == "auto":
+        ratio: float | None = None
+        if args.val_data is None:
+            raise InputError("--ratio auto needs --val-data", field="val_data")
+    else:
+        try:
+            ratio = float(args.ratio)
+        except ValueError:
+            raise InputError(f"expected auto or a number in [0, 1], got {args.ratio!r}", field="ratio") from None
+        if not 0 <= ratio <= 1:
+            raise InputError(f"must be between 0 and 1, got {ratio}", field="ratio")
+    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
+        raise InputError("exists and is not an empty directory; refusing to replace it", args.out, field="out")
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise ClbiasError(f"interpolation needs the train extra: pip install -e \".[train]\" ({exc})") from None
+    from ..train import read_triplets, resolve_base
+    from ..train.checkpoint import read_note
+    from ..train.interpolate import check_val, choose_ratio, interpolate
+
+    base = resolve_base(args.base, args.query_prefix, args.passage_prefix)
+    read_note(args.trained)  # a training output, checked before any weights are read
+    console = Console(stderr=True)
+    chosen = None
+    if ratio is None:
+        val = read_triplets(args.val_data)
+        check_val(val, base, args.val_data)
+        picked, rows = choose_ratio(base, args.trained, val, margin=args.margin)
+        for row in rows:
+            console.print(f"ratio {row['ratio']:.2f}: " + ", ".join(f"{k.removeprefix('val_')} {v:.2f}"
+                                                              for k, v in row.items() if k != "ratio"))
+        if picked is None:
+            raise InputError(f"no ratio keeps validation Mono-Same within {args.margin} points of the base; "
+                             f"pass --ratio R to write one anyway", field="ratio")
+        ratio, chosen = picked, {"rows": rows, "margin": args.margin}
+    out = interpolate(base, args.trained, ratio, args.out, chosen)
+    console.print(f"wrote {out}: ratio {ratio} of the trained weights; next: clbias export {out} --name {out.name}")
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -28,13 +29,26 @@ VERSIONED = ("clbias", "torch", "transformers", "optimum", "optimum-onnx", "onnx
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
+@dataclass(frozen=True)
+class ExtraGraph:
+    """A further graph written from the verified fp32 graph (e.g. the 4-bit one of a model whose weights are
+    4-bit already). `write(fp32_path, out_path)` writes it and returns its manifest record; the export then
+    measures its drift from fp32 and refuses (nothing written) below `min_cosine`."""
+
+    alias: str  # the name users pass (`--model NAME:ALIAS`, `default=`)
+    file: str
+    write: Callable[[Path, Path], dict[str, Any]]
+    min_cosine: float
+
+
 def export_model(src: str | Path, name: str, out_root: str | Path = Path("exported"), *, int8: bool = False,
                  default: str = "fp32", prefixes: Prefixes | None = None, pooling: str | None = None,
                  normalize: bool | None = None, max_length: int | None = None, source: dict[str, Any] | None = None,
                  query_prefix: str | None = None, passage_prefix: str | None = None,
                  output_name: str = OUTPUT_NAME, verify_texts: Sequence[str] | None = None, tolerance: float = 1e-4,
                  quantization: QuantSettings = DEFAULT_SETTINGS, int8_min_cosine: float | None = 0.95,
-                 threads: int | None = None, progress: Callable[[str], None] | None = None) -> Path:
+                 threads: int | None = None, progress: Callable[[str], None] | None = None,
+                 extra_graphs: Sequence[ExtraGraph] = ()) -> Path:
     """Export SRC (a local HF model dir, or a hub id where a hub is reachable) to OUT_ROOT/NAME.
 
     Pooling, normalisation, prefixes (`prefixes` sets both) and max length not given here are taken from
@@ -42,16 +56,19 @@ def export_model(src: str | Path, name: str, out_root: str | Path = Path("export
     `settings_source` says which. `graph` pooling takes the graph output `output_name` as the sentence vector.
     Refuses (ModelError, nothing written) when ONNX and torch disagree beyond `tolerance` (1 - min cosine)
     or, with `int8`, when the int8 graph's min cosine to fp32 on the sample is below `int8_min_cosine`.
-    `progress`, if given, is called with a short description of each step as it starts.
+    `progress`, if given, is called with a short description of each step as it starts. Each of
+    `extra_graphs` is written beside the fp32 graph and checked likewise; `default` may name one by alias.
     """
     step = progress or (lambda _: None)
-    _check_args(src, name, int8, default, pooling, max_length)
+    extras = tuple(g.alias for g in extra_graphs)
+    extra_files = [g.file for g in extra_graphs]
+    _check_args(src, name, int8, default, pooling, max_length, extras)
     if prefixes is not None:
         query_prefix, passage_prefix = prefixes.query, prefixes.passage
     pooling, normalize, prefixes, max_length, settings_source = describe.resolve(
         src, pooling=pooling, normalize=normalize, query_prefix=query_prefix, passage_prefix=passage_prefix,
         max_length=max_length)
-    _check_args(src, name, int8, default, pooling, max_length)
+    _check_args(src, name, int8, default, pooling, max_length, extras)
     if pooling == "graph" and output_name == OUTPUT_NAME:
         raise ModelError(f"{src}: graph pooling needs the name of the graph output that holds the sentence vector")
     if pooling == "last":
@@ -78,7 +95,7 @@ def export_model(src: str | Path, name: str, out_root: str | Path = Path("export
             name=name, files={}, onnx=FP32_FILE, tokenizer=TOKENIZER_FILE, pooling=pooling, normalize=normalize,
             prefixes=prefixes, max_length=length, output_name=output_name, dim=_dim(src, config),
             source=_provenance(src, config, source), versions=versions(), settings_source=settings_source)
-        _save(manifest, tmp, hashes)  # provisional: the runtime Encoder reads it during the checks
+        _save(manifest, tmp, hashes, extra_files)  # provisional: the runtime Encoder reads it during the checks
 
         step(f"checking ONNX against torch on {len(texts)} texts")
         reference = verify.torch_embeddings(src, tmp / TOKENIZER_FILE, texts, prefixes=prefixes, pooling=pooling,
@@ -88,7 +105,7 @@ def export_model(src: str | Path, name: str, out_root: str | Path = Path("export
         if int8:
             step("quantising to int8 and measuring its drift from fp32")
             result = quantize_file(tmp / FP32_FILE, tmp / INT8_FILE, quantization)
-            _save(manifest, tmp, hashes)
+            _save(manifest, tmp, hashes, extra_files)
             record = {**result.to_json(), **verify.drift(tmp, FP32_FILE, INT8_FILE, texts, langs, threads)}
             record["int8_min_cosine"] = int8_min_cosine
             manifest.quantization[INT8_FILE] = record
@@ -98,18 +115,30 @@ def export_model(src: str | Path, name: str, out_root: str | Path = Path("export
                                  f"was written (change the quantisation settings or drop --int8)")
             if default == "int8":
                 manifest.onnx = INT8_FILE
-        _save(manifest, tmp, hashes)
+        for extra in extra_graphs:
+            step(f"writing {extra.file} and measuring its drift from fp32")
+            record = dict(extra.write(tmp / FP32_FILE, tmp / extra.file))
+            _save(manifest, tmp, hashes, extra_files)
+            record.update(verify.drift(tmp, FP32_FILE, extra.file, texts, langs, threads))
+            record["required_min_cosine"] = extra.min_cosine
+            manifest.quantization[extra.file] = record
+            if record["min_cosine"] < extra.min_cosine:
+                raise ModelError(f"{target / extra.file}: drifts from fp32: min cosine {record['min_cosine']:.6f} "
+                                 f"< {extra.min_cosine} on the sample; nothing was written")
+            if default == extra.alias:
+                manifest.onnx = extra.file
+        _save(manifest, tmp, hashes, extra_files)
     return target
 
 
 def _check_args(src: str | Path, name: str, int8: bool, default: str, pooling: str | None,
-                max_length: int | None) -> None:
+                max_length: int | None, extras: Sequence[str] = ()) -> None:
     if not name or name != Path(name).name or name.startswith("."):
         raise ModelError(f"{src}: model name {name!r} must be a plain directory name")
     if pooling is not None and pooling not in ALL_POOLINGS:
         raise ModelError(f"{src}: pooling {pooling!r} is not one of {ALL_POOLINGS}")
-    if default not in ("fp32", "int8"):
-        raise ModelError(f"{src}: default graph {default!r} must be 'fp32' or 'int8'")
+    if default not in ("fp32", "int8", *extras):
+        raise ModelError(f"{src}: default graph {default!r} must be one of {', '.join(('fp32', 'int8', *extras))}")
     if default == "int8" and not int8:
         raise ModelError(f"{src}: default graph 'int8' needs the int8 export")
     if max_length is not None and max_length < 2:
@@ -242,10 +271,11 @@ def versions(packages: Sequence[str] = VERSIONED) -> dict[str, str]:
     return found
 
 
-def _save(manifest: Manifest, directory: Path, hashes: dict[str, tuple[int, int, str]]) -> None:
+def _save(manifest: Manifest, directory: Path, hashes: dict[str, tuple[int, int, str]],
+          extra_files: Sequence[str] = ()) -> None:
     """Hash every model file present (re-hashing only changed files) and (re)write the manifest."""
     manifest.files = {}
-    for name in (FP32_FILE, INT8_FILE, TOKENIZER_FILE):
+    for name in (FP32_FILE, INT8_FILE, *extra_files, TOKENIZER_FILE):
         path = directory / name
         if not path.is_file():
             continue

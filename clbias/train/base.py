@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import ModelError
 from ..io import read_json_object
-from ..model_paths import exported_root, hf_root
+from ..model_paths import exported_root, hf_root, resolve_model
 from ..runtime.manifest import MANIFEST_NAME, POOLINGS, Prefixes
 
 NOTE_SCHEMA = "clbias.train/1"
@@ -85,7 +85,7 @@ def _find_manifest(hf_dir: Path, name: str, by_name: bool) -> Path | None:
     own = hf_dir / MANIFEST_NAME
     if own.is_file():
         return own
-    exported = exported_root() / name / MANIFEST_NAME
+    exported = resolve_model(name) / MANIFEST_NAME
     if exported.is_file() and by_name:
         return exported
     if exported.is_file():

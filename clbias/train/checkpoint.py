@@ -6,20 +6,24 @@
       clbias.json            note: prefixes/pooling for `clbias export`, base, data, settings, step
       training/state.pt      optimiser, scheduler and RNG state (tensors only: read with weights_only)
       training/log.jsonl     one line per optimiser step: loss components and learning rate
+      selected/              with `--select neutral`: the model of the validation step the rule chose (an HF
+                             model dir with its own clbias.json; `clbias export OUT/selected`)
 """
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ModelError
-from ..io import atomic_dir
+from ..io import atomic_dir, is_model_dir
 from ..runtime.manifest import MANIFEST_NAME
 from .base import NOTE_SCHEMA
 
 STATE_FILE = Path("training") / "state.pt"
+SELECTED = "selected"
 LOG_FILE = Path("training") / "log.jsonl"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model",
                    "spiece.model", "vocab.txt", "vocab.json", "merges.txt", "added_tokens.json")
@@ -60,7 +64,7 @@ def save_checkpoint(out: Path, model: Any, tokenizer_dir: Path, note: dict[str, 
                     log: Sequence[dict[str, Any]]) -> None:
     import torch
 
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, _checkpoint_dir) as tmp:
         model.save_pretrained(str(tmp), safe_serialization=True)
         for name in TOKENIZER_FILES:
             if (tokenizer_dir / name).is_file():
@@ -69,3 +73,23 @@ def save_checkpoint(out: Path, model: Any, tokenizer_dir: Path, note: dict[str, 
         torch.save(state, tmp / STATE_FILE)
         (tmp / LOG_FILE).write_text("".join(json.dumps(row) + "\n" for row in log), encoding="utf-8")
         (tmp / MANIFEST_NAME).write_text(json.dumps(note, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        if (out / SELECTED).is_dir():  # carried over by hard links: the swap below replaces OUT as a whole
+            shutil.copytree(out / SELECTED, tmp / SELECTED, copy_function=os.link)
+
+
+def _checkpoint_dir(directory: Path) -> bool:
+    """A training output: a model dir, or one holding only the selected model written before the first
+    checkpoint (`--select neutral` can keep a validation step that comes before `save_every`)."""
+    return is_model_dir(directory) or all(p.name == SELECTED for p in directory.iterdir())
+
+
+def save_selected(out: Path, model: Any, tokenizer_dir: Path, note: dict[str, Any]) -> Path:
+    """OUT/selected: the current weights as an exportable model dir, its note saying which step and why."""
+    target = out / SELECTED
+    with atomic_dir(target) as tmp:
+        model.save_pretrained(str(tmp), safe_serialization=True)
+        for name in TOKENIZER_FILES:
+            if (tokenizer_dir / name).is_file():
+                shutil.copyfile(tokenizer_dir / name, tmp / name)
+        (tmp / MANIFEST_NAME).write_text(json.dumps(note, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return target

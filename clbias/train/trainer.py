@@ -18,12 +18,12 @@ import numpy as np
 
 from ..errors import InputError, ModelError, first_line
 from .base import NOTE_SCHEMA, BaseModel
-from .checkpoint import has_checkpoint, load_state, read_log, read_note, save_checkpoint
+from .checkpoint import has_checkpoint, load_state, read_log, read_note, save_checkpoint, save_selected
 from .config import JSD_ONLY_WARNING, TrainConfig
 from .data import Triplet, check_tokenizable, read_triplets, sha256_text_file
 from .embedding import Embedder, FrozenEmbeddings
 from .terms import BatchLoss, Encoded, mine, planned_rows
-from .validation import Validation, check_disjoint
+from .validation import MONO, TWIN_DEV, Validation, check_disjoint
 
 MINE_POOL = 2048  # English passages searched for hard negatives (one per distinct passage, seeded sample)
 
@@ -51,6 +51,7 @@ class TrainResult:
     tokens_per_second: float | None = None  # real (non-padding) tokens through forward + backward
     padding_share: float | None = None  # share of forwarded tokens that were padding
     validation: list[dict[str, float]] = field(default_factory=list)  # {"step", metric: value}, step 0 = base
+    threads: int | None = None  # torch intra-op threads the run used
 
 
 def plan_steps(n: int, config: TrainConfig) -> int:
@@ -83,6 +84,8 @@ def train(data: str | Path, out: str | Path, base: BaseModel, config: TrainConfi
     if config.query_weight > 0 and not any(t.q_tgt is not None for t in triplets):
         raise InputError("--query-weight needs target queries (field q_tgt), and no triplet has one", data)
     val_triplets = _validation_triplets(val_data, val_every, triplets, base)
+    if config.select != "last" and val_triplets is None:
+        raise InputError(f"--select {config.select} needs --val-data", field="select")
     _check_layers(base, config)
     data_sha = sha256_text_file(data)
     total = plan_steps(len(triplets), config)
@@ -92,10 +95,11 @@ def train(data: str | Path, out: str | Path, base: BaseModel, config: TrainConfi
 
     device = _device(config.device)
     _quiet_transformers()
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    threads = config.threads or (auto_threads() if device.type == "cpu" else None)
+    if threads:
+        torch.set_num_threads(threads)
     torch.manual_seed(config.seed)
-    model = load_hf_model(out if resume else base.hf_dir, config.dropout).to(device)
+    model = load_hf_model(out if resume else base.hf_dir, config.dropout, config.attention).to(device)
     set_trainable(model, config)
     encoded = encode_triplets(triplets, base, config.max_length)
     optimizer = _optimizer(model, config)
@@ -112,7 +116,7 @@ def train(data: str | Path, out: str | Path, base: BaseModel, config: TrainConfi
         log = [row for row in read_log(out) if row["step"] <= start]
     note = note or _new_note(base, config, data, data_sha, triplets)
     tokenizer_dir = out if resume else base.hf_dir
-    result = TrainResult(out, start, total, start, device.type, encoded.truncated)
+    result = TrainResult(out, start, total, start, device.type, encoded.truncated, threads=torch.get_num_threads())
     if start >= total:
         return result
     rng_after_setup = torch.get_rng_state()
@@ -153,6 +157,10 @@ def train(data: str | Path, out: str | Path, base: BaseModel, config: TrainConfi
                 note["validation"].append({"step": step + 1, **validation.measure(val_embedder)})
                 if progress:
                     _report_validation(progress, note["validation"][-1])
+                if config.select == "neutral" and better_neutral(note, note["validation"][-1], config.select_margin):
+                    note["selected"] = {"step": step + 1, "rule": selection_rule(config),
+                                        "validation": note["validation"][-1]}
+                    save_selected(out, model, base.hf_dir, {**note, "step": step + 1})
             if (step + 1) % config.save_every == 0 or step + 1 == total:
                 note.update(step=step + 1, total_steps=total, complete=step + 1 == total)
                 saved = _state(step + 1, optimizer, scheduler, device)
@@ -171,6 +179,23 @@ def train(data: str | Path, out: str | Path, base: BaseModel, config: TrainConfi
     result.padding_share = 1 - embedder.tokens / embedder.padded if embedder.padded else None
     result.validation = list(note.get("validation", []))
     return result
+
+
+def selection_rule(config: TrainConfig) -> str:
+    return (f"smallest {TWIN_DEV} (mean |twin preference - 50| over languages) among validation steps with "
+            f"{MONO} >= the base's - {config.select_margin}")
+
+
+def better_neutral(note: dict[str, Any], row: dict[str, float], margin: float) -> bool:
+    """Whether validation row `row` beats the selection so far: Mono-Same non-inferior to the base's (step
+    0's) at `margin` points, and twin preference closer to 50 than the kept step's."""
+    history = note.get("validation") or []
+    if not history or math.isnan(row.get(TWIN_DEV, math.nan)):
+        return False
+    if row[MONO] < history[0][MONO] - margin:
+        return False
+    kept = (note.get("selected") or {}).get("validation")
+    return kept is None or row[TWIN_DEV] < kept[TWIN_DEV]
 
 
 def _validation_triplets(val_data: str | Path | None, val_every: int, triplets: Sequence[Triplet],
@@ -209,6 +234,8 @@ def set_trainable(model: Any, config: TrainConfig) -> None:
     `train_layers` encoder layers."""
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
+    if config.checkpointing and getattr(model, "supports_gradient_checkpointing", False):
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if config.train_layers is None:
         return
     layers = getattr(getattr(model, "encoder", None), "layer", None)
@@ -315,10 +342,27 @@ def _quiet_transformers() -> None:
     logging.set_verbosity_error()
 
 
-def load_hf_model(src: Path, dropout: float | None = None) -> Any:
+def auto_threads() -> int | None:
+    """1 when the machine's 1-minute load average exceeds its usable cores (other processes compete for
+    them: OpenMP threads then wait on each other, and one thread ran 5x faster than two on a loaded 2-core
+    machine, benchmarks/results/train-speed.md); None (torch's default) otherwise."""
+    import os
+
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 1 if cores > 1 and load > cores + 0.5 else None
+
+
+def load_hf_model(src: Path, dropout: float | None = None, attention: str | None = None) -> Any:
     from transformers import AutoModel
 
-    extra = {} if dropout is None else {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
+    extra: dict[str, Any] = {} if dropout is None else {"hidden_dropout_prob": dropout,
+                                                        "attention_probs_dropout_prob": dropout}
+    if attention is not None:
+        extra["attn_implementation"] = attention
     try:
         try:
             return AutoModel.from_pretrained(str(src), add_pooling_layer=False, **extra)
@@ -358,10 +402,11 @@ def encode_triplets(triplets: Sequence[Triplet], base: BaseModel, max_length: in
     q_tgt_group = np.full(len(triplets), -1, dtype=np.int64)
     if with_query:
         q_tgt_group[with_query] = _groups([triplets[i].q_tgt or "" for i in with_query])
-    pad = next((tokenizer.token_to_id(tok) for tok in ("<pad>", "[PAD]") if tokenizer.token_to_id(tok) is not None), 0)
+    pad_ids = (tokenizer.token_to_id(tok) for tok in ("<pad>", "[PAD]"))
+    pad: int = next((i for i in pad_ids if i is not None), 0)
     return Encoded(ids(q_texts, base.prefixes.query), ids(en_texts, base.prefixes.passage),
                    ids(tgt_texts, base.prefixes.passage), q_tgt, _groups(q_texts), _groups(en_texts),
-                   _groups(tgt_texts), q_tgt_group, _groups([t.lang for t in triplets]), truncated, int(pad))
+                   _groups(tgt_texts), q_tgt_group, _groups([t.lang for t in triplets]), truncated, pad)
 
 
 def _groups(texts: list[str]) -> np.ndarray:
@@ -424,7 +469,7 @@ def _optimizer_step(batch_loss: BatchLoss, step: int, optimizer: Any, trainable:
     for a in range(config.grad_accum):
         rows = batch_indices(n, config.batch_size, config.seed, step * config.grad_accum + a)
         parts = batch_loss(rows)
-        loss = sum(weights[k] * v for k, v in parts.items()) / config.grad_accum
+        loss: Any = sum(weights[k] * v for k, v in parts.items()) / config.grad_accum
         if not torch.isfinite(loss):
             raise ModelError(f"loss is not finite at step {step + 1} (try a lower --lr)")
         loss.backward()

@@ -5,7 +5,12 @@ Per language X of the validation triplets, as the audit's scenarios do it over t
   every X query (q_tgt, where the triplet has one) has both versions of its passage relevant; Max@R_norm
   (docs/method.md, section 3), averaged over all queries of all languages;
 - `val_mono_ndcg@10`: Mono-Same pools (English passages for English queries, X passages for X queries),
-  one relevant passage per query; nDCG@10, averaged likewise.
+  one relevant passage per query; nDCG@10, averaged likewise;
+- `val_twin_pref`: twin preference (docs/method.md, section 6) of X queries in the Multi pool: over the irrelevant
+  parallel pairs (English passage, X passage) with a member in the top `TWIN_HEAD` of the pool, the % where
+  the English one scores higher (ties count half); pooled per language, then averaged over languages.
+  50 = neutral. `val_twin_dev`: the mean over languages of |twin preference - 50| (0 = neutral everywhere),
+  what `clbias train --select neutral` minimises. Both NaN without target queries (q_tgt).
 Ranks count the passages scoring strictly higher (ties resolved in the relevant passage's favour), so the
 numbers are comparable step to step but can read a little higher than the audit's on tied scores.
 """
@@ -27,6 +32,9 @@ if TYPE_CHECKING:
 
 MULTI = "val_multi_max_r_norm"
 MONO = "val_mono_ndcg@10"
+TWIN = "val_twin_pref"
+TWIN_DEV = "val_twin_dev"
+TWIN_HEAD = 100
 
 
 def check_disjoint(train: Sequence[Triplet], val: Sequence[Triplet], val_path: str | Path) -> None:
@@ -73,6 +81,7 @@ class Validation:
             q_tgt[with_q] = emb["q_tgt"]
         multi: list[float] = []
         mono: list[float] = []
+        twin: list[float] = []
         for lang in np.unique(enc.lang):
             rows = np.flatnonzero(enc.lang == lang)
             en, tgt = emb["p_en"][rows], emb["p_tgt"][rows]
@@ -89,8 +98,34 @@ class Validation:
                 multi.extend(_max_r_norm(deepest, pool.shape[0], 2))
                 own_scores = q[idx] @ own.T
                 mono.extend(_ndcg10(_rank(own_scores, own_scores[np.arange(idx.size), idx])))
+                if own is tgt:
+                    pref = twin_preference(scores, idx, len(rows))
+                    if not math.isnan(pref):
+                        twin.append(pref)
         return {MULTI: float(np.mean(multi)) if multi else math.nan,
-                MONO: float(np.mean(mono)) if mono else math.nan}
+                MONO: float(np.mean(mono)) if mono else math.nan,
+                TWIN: float(np.mean(twin)) if twin else math.nan,
+                TWIN_DEV: float(np.mean(np.abs(np.asarray(twin) - 50.0))) if twin else math.nan}
+
+
+def twin_preference(scores: np.ndarray, units: np.ndarray, n: int, head: int = TWIN_HEAD) -> float:
+    """% of irrelevant twin pairs where the English passage scores above the target one.
+
+    `scores` [queries, 2n]: columns 0..n-1 the English passages, n..2n-1 their target twins; query r's own
+    unit is `units[r]` (its pair is relevant, so left out). A pair counts when one member ranks in the top
+    `head` of the pool (a member outside the head ranks below the one inside, which the scores already say).
+    """
+    order = np.argsort(-scores, axis=1, kind="stable")
+    ranks = np.empty_like(order)
+    rows = np.arange(scores.shape[0])[:, None]
+    ranks[rows, order] = np.arange(1, scores.shape[1] + 1)
+    en, tgt = scores[:, :n], scores[:, n:]
+    in_head = np.minimum(ranks[:, :n], ranks[:, n:]) <= head
+    in_head[np.arange(len(units)), units] = False
+    if not in_head.any():
+        return math.nan
+    wins = (en > tgt).astype(float) + 0.5 * (en == tgt)
+    return float(100.0 * wins[in_head].mean())
 
 
 def _embed_chunked(embedder: "Embedder", groups: dict[str, list[list[int]]], chunk: int = 64) -> dict[str, Any]:
