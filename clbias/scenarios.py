@@ -124,6 +124,19 @@ def _repeats(kind: str, pool_langs: tuple[str, ...], pool: np.ndarray,
     return None
 
 
+def _repeat_notes(repeated: list[tuple[tuple[str, ...], str]]) -> list[str]:
+    """One note for every `multi-all` pool left out as a repeat: a fully parallel corpus repeats `multi` in
+    each language, and one line says so instead of one line per language."""
+    if len(repeated) == 1:
+        (langs, same), = repeated
+        return [f"multi-all [{'+'.join(langs)}]: the same documents as {same}, not scored twice"]
+    by_kind: dict[str, list[str]] = {}
+    for langs, same in repeated:
+        by_kind.setdefault(same.split(" ")[0], []).append("+".join(langs))
+    return [f"multi-all: the same documents as {kind} for {', '.join(pools)}, not scored twice"
+            for kind, pools in by_kind.items()]
+
+
 def build_scenarios(corpus: Corpus, kinds: list[str] | None = None, langs: list[str] | None = None,
                     expand_translations: bool = True) -> tuple[list[Scenario], list[str]]:
     """Return the scenarios with at least one judged query, and notes on those skipped."""
@@ -137,14 +150,14 @@ def build_scenarios(corpus: Corpus, kinds: list[str] | None = None, langs: list[
     specs = _pools(corpus, chosen, set(langs) if langs else None)
     specs.sort(key=lambda spec: spec[0] == "multi-all")  # after `multi` and `full`, which it may repeat
     built: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
+    repeated: list[tuple[tuple[str, ...], str]] = []
     for kind, pool_langs, qlang in specs:
         pool = _pool_docs(kind, pool_langs, doc_langs, doc_units)
         name = f"{kind} [{'+'.join(pool_langs)}] q={qlang}"
         same = _repeats(kind, pool_langs, pool, built)
         if same is not None:
-            note = (f"multi-all [{'+'.join(pool_langs)}]: the same documents as {same}, not scored twice")
-            if note not in notes:
-                notes.append(note)
+            if (pool_langs, same) not in repeated:
+                repeated.append((pool_langs, same))
             continue
         built.setdefault((kind, pool_langs), pool)
         if kind in PARALLEL_KINDS and pool.size == 0:
@@ -173,6 +186,7 @@ def build_scenarios(corpus: Corpus, kinds: list[str] | None = None, langs: list[
             continue
         scenarios.append(Scenario(kind, pool_langs, qlang, pool, np.asarray(q_idx, dtype=np.int64),
                                   tuple(rel_idx), skipped, tuple(excl_idx) if corpus.excluded else ()))
+    notes[:0] = _repeat_notes(repeated)
     return scenarios, notes + unscored_query_notes(corpus, scenarios, relevant)
 
 

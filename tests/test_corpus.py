@@ -1,4 +1,6 @@
 
+from pathlib import Path
+
 import pytest
 
 from clbias.corpus import load_corpus
@@ -160,3 +162,14 @@ def test_without_parallel_id_multi_is_skipped_and_says_where_to_look(tmp_path):
     scenarios, notes = build_scenarios(load_corpus(root), ["multi", "multi-all"])
     assert {s.kind for s in scenarios} == {"multi-all"}
     assert any("multi [en+de] q=de: skipped, no parallel unit" in n and "multi-all" in n for n in notes)
+
+
+def test_a_fully_parallel_corpus_gets_one_repeat_note_not_one_per_language():
+    """UDHR is parallel in every language, so each `multi-all` pool repeats `multi`: one line names them all."""
+    corpus = load_corpus(Path(__file__).parent.parent / "examples" / "udhr")
+    scenarios, notes = build_scenarios(corpus)
+    repeats = [n for n in notes if "not scored twice" in n]
+    assert len(repeats) == 1
+    assert repeats[0].startswith("multi-all: the same documents as multi for ")
+    assert all(f"en+{lang}" in repeats[0] or f"{lang}+en" in repeats[0] for lang in ("ar", "de", "zh"))
+    assert not any(s.kind == "multi-all" for s in scenarios)

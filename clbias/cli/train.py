@@ -68,8 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     speed.add_argument("--bucket", action=argparse.BooleanOptionalAction, default=DEFAULTS.bucket,
                        help="embed each step's distinct texts once, in length-sorted chunks (default: on)")
     speed.add_argument("--threads", type=int, help="torch intra-op threads (default: 1 when the load average "
-                                                   "exceeds the cores, else torch's choice; --threads 1 is often "
-                                                   "several times faster on a busy machine: docs/fixing-bias.md)")
+                                                   "exceeds the cores, else torch's choice; on a machine other processes "
+                                                   "load, --threads 1 can be several times faster: docs/fixing-bias.md)")
     speed.add_argument("--attention", choices=("eager", "sdpa"), default=DEFAULTS.attention,
                        help="attention kernel: eager (default; faster on the CPU with dropout) or sdpa")
     speed.add_argument("--checkpointing", action=argparse.BooleanOptionalAction, default=DEFAULTS.checkpointing,
