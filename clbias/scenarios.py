@@ -130,11 +130,18 @@ def _repeat_notes(repeated: list[tuple[tuple[str, ...], str]]) -> list[str]:
     if len(repeated) == 1:
         (langs, same), = repeated
         return [f"multi-all [{'+'.join(langs)}]: the same documents as {same}, not scored twice"]
-    by_kind: dict[str, list[str]] = {}
+    by_kind: dict[str, list[tuple[str, ...]]] = {}
     for langs, same in repeated:
-        by_kind.setdefault(same.split(" ")[0], []).append("+".join(langs))
-    return [f"multi-all: the same documents as {kind} for {', '.join(pools)}, not scored twice"
+        by_kind.setdefault(same.split(" ")[0], []).append(langs)
+    return [f"multi-all: the same documents as {kind} for {_pool_list(pools)}, not scored twice"
             for kind, pools in by_kind.items()]
+
+
+def _pool_list(pools: list[tuple[str, ...]]) -> str:
+    """`en+X for X = ar, de, …` when every pool is English plus one language, else each pool spelt out."""
+    if all(len(langs) == 2 and ENGLISH in langs for langs in pools):
+        return "en+X, X = " + ", ".join(next(lang for lang in langs if lang != ENGLISH) for langs in pools)
+    return ", ".join("+".join(langs) for langs in pools)
 
 
 def build_scenarios(corpus: Corpus, kinds: list[str] | None = None, langs: list[str] | None = None,

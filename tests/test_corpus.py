@@ -171,5 +171,5 @@ def test_a_fully_parallel_corpus_gets_one_repeat_note_not_one_per_language():
     repeats = [n for n in notes if "not scored twice" in n]
     assert len(repeats) == 1
     assert repeats[0].startswith("multi-all: the same documents as multi for ")
-    assert all(f"en+{lang}" in repeats[0] or f"{lang}+en" in repeats[0] for lang in ("ar", "de", "zh"))
+    assert "en+X, X = ar, de, " in repeats[0] and repeats[0].count(",") >= 10
     assert not any(s.kind == "multi-all" for s in scenarios)
